@@ -1,0 +1,30 @@
+//! The `JobArgs` trait: what makes a type insertable as a job.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::insert::InsertOpts;
+
+/// The args of one kind of job.
+///
+/// ```
+/// use riverlite::JobArgs;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct SendEmail { to: String }
+///
+/// impl JobArgs for SendEmail {
+///     const KIND: &'static str = "send_email";
+/// }
+/// ```
+pub trait JobArgs: Serialize + DeserializeOwned + Send + 'static {
+    /// The kind stored in `river_job.kind`; 1 to 127 characters, stable across deploys.
+    const KIND: &'static str;
+
+    /// Default insert options for this kind. Per-call options override them;
+    /// they override the client's defaults.
+    fn insert_opts() -> InsertOpts {
+        InsertOpts::default()
+    }
+}

@@ -1,0 +1,635 @@
+//! `Client` and `ClientBuilder`: mode validation, inserts, administration, and the working lifecycle.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::Receiver;
+use rusqlite::Transaction;
+
+use crate::args::JobArgs;
+use crate::db::{self, Db, DbOptions, SqlitePool};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventBus, EventKind};
+use crate::insert::{self, InsertManyParams, InsertOpts, InsertResult, NewJob};
+use crate::job::JobRow;
+use crate::job_list::{JobListPage, JobListParams};
+use crate::periodic::PeriodicJob;
+use crate::retry::{DefaultRetryPolicy, RetryPolicy};
+use crate::worker::{AnyWorker, Registered, Worker};
+
+pub use crate::db::queues::QueueRow;
+
+/// Largest `max_workers` a queue accepts.
+pub const MAX_WORKERS_LIMIT: usize = 10_000;
+/// Default job timeout, as in River.
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `busy_timeout` of every connection.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One queue's settings for a working client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// How many jobs of this queue may run at once: 1 to 10,000.
+    pub max_workers: usize,
+}
+
+impl QueueConfig {
+    /// A queue that runs at most `max_workers` jobs at once.
+    pub fn new(max_workers: usize) -> Self {
+        QueueConfig { max_workers }
+    }
+}
+
+/// Timings of the leader-only maintenance services. Every field has River's
+/// default; see each one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceConfig {
+    /// How often the scheduler makes due scheduled and retryable jobs available (default 5 s).
+    pub scheduler_interval: Duration,
+    /// How often the rescuer looks for stuck and orphaned running jobs (default 30 s).
+    pub rescuer_interval: Duration,
+    /// How long a running job of a live client may run before it is rescued
+    /// (default 1 h; never less than the job's timeout).
+    pub rescue_stuck_jobs_after: Duration,
+    /// How often the cleaner deletes finished jobs past their retention (default 30 s).
+    pub cleaner_interval: Duration,
+    /// Retention of completed jobs (default 24 h; `None` keeps them forever).
+    pub completed_retention: Option<Duration>,
+    /// Retention of cancelled jobs (default 24 h; `None` keeps them forever).
+    pub cancelled_retention: Option<Duration>,
+    /// Retention of discarded jobs (default 7 days; `None` keeps them forever).
+    pub discarded_retention: Option<Duration>,
+    /// How often a non-leader tries to take the leader lock (default 500 ms).
+    pub election_interval: Duration,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        const HOUR: Duration = Duration::from_secs(3600);
+        MaintenanceConfig {
+            scheduler_interval: Duration::from_secs(5),
+            rescuer_interval: Duration::from_secs(30),
+            rescue_stuck_jobs_after: HOUR,
+            cleaner_interval: Duration::from_secs(30),
+            completed_retention: Some(24 * HOUR),
+            cancelled_retention: Some(24 * HOUR),
+            discarded_retention: Some(7 * 24 * HOUR),
+            election_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Settings shared by the client's services.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub id: String,
+    pub job_timeout: Option<Duration>,
+    pub retry_policy: Arc<dyn RetryPolicy>,
+    pub insert_defaults: InsertOpts,
+    pub poll_interval: Duration,
+    pub watch_interval: Duration,
+    pub stop_timeout: Option<Duration>,
+    pub maintenance: MaintenanceConfig,
+}
+
+enum Source {
+    Path(PathBuf),
+    Pool(SqlitePool),
+}
+
+/// Builds a [`Client`]. With no queues and no workers it builds an
+/// insert-only client; with both, a working client. `build()` validates
+/// everything and returns `Error::Config` for what does not fit.
+pub struct ClientBuilder {
+    source: Source,
+    db_options: DbOptions,
+    queues: Vec<(String, QueueConfig)>,
+    workers: HashMap<&'static str, Arc<dyn AnyWorker>>,
+    duplicate_kinds: Vec<&'static str>,
+    periodic_jobs: Vec<PeriodicJob>,
+    id: Option<String>,
+    config: Config,
+}
+
+fn generate_client_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "riverlite_{}_{}_{n}",
+        std::process::id(),
+        Utc::now().format("%Y%m%dT%H%M%S%.6f")
+    )
+}
+
+impl ClientBuilder {
+    fn new(source: Source) -> Self {
+        ClientBuilder {
+            source,
+            db_options: DbOptions {
+                busy_timeout: DEFAULT_BUSY_TIMEOUT,
+                synchronous_full: false,
+                pool_size: 10,
+                migrate: true,
+            },
+            queues: Vec::new(),
+            workers: HashMap::new(),
+            duplicate_kinds: Vec::new(),
+            periodic_jobs: Vec::new(),
+            id: None,
+            config: Config {
+                id: String::new(),
+                job_timeout: Some(DEFAULT_JOB_TIMEOUT),
+                retry_policy: Arc::new(DefaultRetryPolicy),
+                insert_defaults: InsertOpts::default(),
+                poll_interval: Duration::from_secs(1),
+                watch_interval: Duration::from_millis(50),
+                stop_timeout: None,
+                maintenance: MaintenanceConfig::default(),
+            },
+        }
+    }
+
+    /// Adds a queue to work, with its concurrency.
+    pub fn queue(mut self, name: impl Into<String>, config: QueueConfig) -> Self {
+        self.queues.push((name.into(), config));
+        self
+    }
+
+    /// Registers the worker for one kind of job.
+    pub fn worker<A: JobArgs, W: Worker<A>>(mut self, worker: W) -> Self {
+        if self
+            .workers
+            .insert(A::KIND, Arc::new(Registered::new(worker)))
+            .is_some()
+        {
+            self.duplicate_kinds.push(A::KIND);
+        }
+        self
+    }
+
+    /// Adds a periodic job (working clients only: on an insert-only client,
+    /// `build()` fails with `Error::Config`).
+    pub fn periodic_job(mut self, job: PeriodicJob) -> Self {
+        self.periodic_jobs.push(job);
+        self
+    }
+
+    /// Apply migrations on build (default `true`). With `false`, an
+    /// unmigrated database is `Error::NotMigrated`.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.db_options.migrate = migrate;
+        self
+    }
+
+    /// This client's id (default: generated from the process id and time).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Default job timeout (default 1 min; `None` for no timeout).
+    pub fn job_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.job_timeout = timeout;
+        self
+    }
+
+    /// The retry policy for failed jobs (default [`DefaultRetryPolicy`]).
+    pub fn retry_policy(mut self, policy: impl RetryPolicy) -> Self {
+        self.config.retry_policy = Arc::new(policy);
+        self
+    }
+
+    /// Client-wide insert defaults, below per-call and per-kind options.
+    pub fn insert_defaults(mut self, opts: InsertOpts) -> Self {
+        self.config.insert_defaults = opts;
+        self
+    }
+
+    /// How long a connection waits for another process's write lock (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.db_options.busy_timeout = timeout;
+        self
+    }
+
+    /// `synchronous=FULL` instead of `NORMAL`: durable across power loss, slower.
+    pub fn synchronous_full(mut self, full: bool) -> Self {
+        self.db_options.synchronous_full = full;
+        self
+    }
+
+    /// Largest number of pooled connections (default 10; in-memory databases use 1).
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.db_options.pool_size = size;
+        self
+    }
+
+    /// How often producers look for due jobs when nothing woke them (default 1 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// Default deadline of `stop()` (default: wait for running jobs as long as they take).
+    pub fn stop_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.stop_timeout = timeout;
+        self
+    }
+
+    /// Timings of the maintenance services (scheduler, rescuer, cleaner, election).
+    pub fn maintenance(mut self, config: MaintenanceConfig) -> Self {
+        self.config.maintenance = config;
+        self
+    }
+
+    fn validate_mode(&self) -> Result<()> {
+        let config = |m: String| Err(Error::Config(m));
+        if !self.periodic_jobs.is_empty() && (self.queues.is_empty() || self.workers.is_empty()) {
+            return config(
+                "periodic jobs need a client that works jobs: add a queue and a worker, or insert \
+                 periodic jobs from a working client"
+                    .into(),
+            );
+        }
+        if !self.queues.is_empty() && self.workers.is_empty() {
+            return config(
+                "queues were configured but no worker: register one with .worker(..)".into(),
+            );
+        }
+        if self.queues.is_empty() && !self.workers.is_empty() {
+            return config("workers were registered but no queue: add one with .queue(..)".into());
+        }
+        if let Some(kind) = self.duplicate_kinds.first() {
+            return config(format!("two workers registered for kind {kind:?}"));
+        }
+        for kind in self.workers.keys() {
+            insert::validate_kind(kind).map_err(Error::Config)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, queue) in &self.queues {
+            insert::validate_queue_name(name).map_err(Error::Config)?;
+            if !seen.insert(name) {
+                return config(format!("queue {name:?} was added twice"));
+            }
+            if !(1..=MAX_WORKERS_LIMIT).contains(&queue.max_workers) {
+                return config(format!(
+                    "queue {name:?}: max_workers {} is out of range: use 1 to {MAX_WORKERS_LIMIT}",
+                    queue.max_workers
+                ));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for job in &self.periodic_jobs {
+            job.validate()?;
+            if let Some(id) = &job.id {
+                if !ids.insert(id) {
+                    return config(format!("two periodic jobs have the id {id:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_settings(&self) -> Result<()> {
+        let m = &self.config.maintenance;
+        let intervals = [
+            ("poll_interval", self.config.poll_interval),
+            ("scheduler_interval", m.scheduler_interval),
+            ("rescuer_interval", m.rescuer_interval),
+            ("cleaner_interval", m.cleaner_interval),
+            ("election_interval", m.election_interval),
+            ("rescue_stuck_jobs_after", m.rescue_stuck_jobs_after),
+        ];
+        if let Some((name, _)) = intervals.iter().find(|(_, d)| d.is_zero()) {
+            return Err(Error::Config(format!("{name} must be greater than zero")));
+        }
+        if self.config.job_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::Config(
+                "job_timeout must be greater than zero, or None".into(),
+            ));
+        }
+        if let Some(id) = &self.id {
+            if id.is_empty() || id.len() > 100 || id.contains(['/', '\\']) {
+                return Err(Error::Config(format!(
+                    "client id {id:?} must be 1 to 100 characters without slashes"
+                )));
+            }
+        }
+        if self.db_options.pool_size == 0 {
+            return Err(Error::Config("pool_size must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// Validates the configuration, opens (and migrates) the database, and
+    /// returns the client. Nothing is started yet.
+    pub fn build(mut self) -> Result<Client> {
+        self.validate_mode()?;
+        self.validate_settings()?;
+        self.config.id = self.id.take().unwrap_or_else(generate_client_id);
+        let db = match self.source {
+            Source::Path(path) => Db::open(&path, &self.db_options)?,
+            Source::Pool(pool) => Db::from_pool(pool, self.db_options.migrate)?,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                db: Arc::new(db),
+                config: self.config,
+                queues: self.queues,
+                workers: Arc::new(self.workers),
+                periodic_jobs: self.periodic_jobs,
+                events: Arc::new(EventBus::default()),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    db: Arc<Db>,
+    config: Config,
+    queues: Vec<(String, QueueConfig)>,
+    #[allow(dead_code)]
+    workers: Arc<HashMap<&'static str, Arc<dyn AnyWorker>>>,
+    #[allow(dead_code)]
+    periodic_jobs: Vec<PeriodicJob>,
+    events: Arc<EventBus>,
+}
+
+/// A riverlite client: inserts and administers jobs, and (for a working
+/// client) works them. `Send + Sync`; share it in an `Arc`.
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.inner.config.id)
+            .field("queues", &self.inner.queues)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder for a client on the SQLite file at `path` (created if
+    /// needed), or `":memory:"` for a private in-memory database.
+    pub fn builder(path: impl AsRef<Path>) -> ClientBuilder {
+        ClientBuilder::new(Source::Path(path.as_ref().to_path_buf()))
+    }
+
+    /// A builder for a client on an existing r2d2 pool. Its connections should
+    /// use WAL and a `busy_timeout`.
+    pub fn builder_with_pool(pool: SqlitePool) -> ClientBuilder {
+        ClientBuilder::new(Source::Pool(pool))
+    }
+
+    /// This client's id, as recorded in `attempted_by` and `river_leader`.
+    pub fn id(&self) -> &str {
+        &self.inner.config.id
+    }
+
+    /// True for a client built without queues and workers.
+    pub fn is_insert_only(&self) -> bool {
+        self.inner.queues.is_empty()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn prepare<A: JobArgs>(&self, args: &A, opts: Option<InsertOpts>) -> Result<NewJob> {
+        let encoded = serde_json::to_string(args).map_err(|e| e.to_string());
+        insert::prepare(
+            A::KIND,
+            encoded,
+            opts,
+            &A::insert_opts(),
+            &self.inner.config.insert_defaults,
+            self.now(),
+        )
+    }
+
+    fn prepare_many(&self, params: Vec<InsertManyParams>) -> Result<Vec<NewJob>> {
+        if params.is_empty() {
+            return Err(Error::InvalidInsert {
+                field: "params",
+                reason: "insert_many needs at least one job".into(),
+            });
+        }
+        let now = self.now();
+        params
+            .into_iter()
+            .map(|p| {
+                insert::prepare(
+                    p.kind,
+                    p.args,
+                    p.opts,
+                    &p.kind_opts,
+                    &self.inner.config.insert_defaults,
+                    now,
+                )
+            })
+            .collect()
+    }
+
+    fn insert_rows(&self, rows: &[NewJob]) -> Result<Vec<InsertResult>> {
+        let now = self.now();
+        self.inner.db.write(|tx| db::jobs::insert(tx, rows, now))
+    }
+
+    /// Inserts one job in its own transaction.
+    ///
+    /// ```
+    /// # use riverlite::{Client, JobArgs};
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(Serialize, Deserialize)]
+    /// struct SendEmail { to: String }
+    /// impl JobArgs for SendEmail { const KIND: &'static str = "send_email"; }
+    ///
+    /// let client = Client::builder(":memory:").build()?;
+    /// let res = client.insert(SendEmail { to: "a@example.com".into() }, None)?;
+    /// assert_eq!(res.job.kind, "send_email");
+    /// # Ok::<(), riverlite::Error>(())
+    /// ```
+    pub fn insert<A: JobArgs>(&self, args: A, opts: Option<InsertOpts>) -> Result<InsertResult> {
+        let row = self.prepare(&args, opts)?;
+        let mut results = self.insert_rows(std::slice::from_ref(&row))?;
+        results.pop().ok_or(Error::NotFound)
+    }
+
+    /// Inserts one job in the caller's transaction: it exists only if the
+    /// caller commits. Open the transaction with
+    /// `TransactionBehavior::Immediate`; a deferred one can run into a lock
+    /// held by another writer, which is `Error::Busy`.
+    ///
+    /// ```
+    /// # use riverlite::{Client, JobArgs};
+    /// # use riverlite::rusqlite::TransactionBehavior;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)]
+    /// # struct SendEmail { to: String }
+    /// # impl JobArgs for SendEmail { const KIND: &'static str = "send_email"; }
+    /// let dir = std::env::temp_dir().join(format!("riverlite-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("insert_tx.db");
+    /// let client = Client::builder(&path).build()?;
+    /// let mut conn = riverlite::rusqlite::Connection::open(&path)?;
+    /// let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    /// tx.execute_batch("CREATE TABLE IF NOT EXISTS users (email TEXT)")?;
+    /// tx.execute("INSERT INTO users (email) VALUES (?1)", ["a@example.com"])?;
+    /// client.insert_tx(&tx, SendEmail { to: "a@example.com".into() }, None)?;
+    /// tx.commit()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert_tx<A: JobArgs>(
+        &self,
+        tx: &Transaction<'_>,
+        args: A,
+        opts: Option<InsertOpts>,
+    ) -> Result<InsertResult> {
+        let row = self.prepare(&args, opts)?;
+        let mut results = db::jobs::insert(tx, std::slice::from_ref(&row), self.now())?;
+        results.pop().ok_or(Error::NotFound)
+    }
+
+    /// Inserts many jobs in one transaction, with multi-row statements. If
+    /// any job is invalid, nothing is inserted.
+    pub fn insert_many(&self, params: Vec<InsertManyParams>) -> Result<Vec<InsertResult>> {
+        let rows = self.prepare_many(params)?;
+        self.insert_rows(&rows)
+    }
+
+    /// Inserts many jobs in the caller's transaction.
+    pub fn insert_many_tx(
+        &self,
+        tx: &Transaction<'_>,
+        params: Vec<InsertManyParams>,
+    ) -> Result<Vec<InsertResult>> {
+        let rows = self.prepare_many(params)?;
+        db::jobs::insert(tx, &rows, self.now())
+    }
+
+    /// One job by id; `Error::NotFound` if there is none.
+    pub fn job_get(&self, id: i64) -> Result<JobRow> {
+        db::jobs::get(&*self.inner.db.conn()?, id)
+    }
+
+    /// One page of jobs matching `params`.
+    pub fn job_list(&self, params: &JobListParams) -> Result<JobListPage> {
+        db::jobs::list(&*self.inner.db.conn()?, params)
+    }
+
+    /// Cancels a job. A job not yet running becomes cancelled; a running one
+    /// is flagged (`metadata.cancel_attempted_at`) and its worker sees
+    /// `is_cancelled()` within a second; a finished one is returned unchanged.
+    pub fn job_cancel(&self, id: i64) -> Result<JobRow> {
+        let now = self.now();
+        self.inner.db.write(|tx| db::jobs::cancel(tx, id, now))
+    }
+
+    /// [`Client::job_cancel`] in the caller's transaction.
+    pub fn job_cancel_tx(&self, tx: &Transaction<'_>, id: i64) -> Result<JobRow> {
+        db::jobs::cancel(tx, id, self.now())
+    }
+
+    /// Makes a job that is not running available now; if its attempts are
+    /// used up, it gets one more. A running job is returned unchanged.
+    pub fn job_retry(&self, id: i64) -> Result<JobRow> {
+        let now = self.now();
+        self.inner.db.write(|tx| db::jobs::retry(tx, id, now))
+    }
+
+    /// [`Client::job_retry`] in the caller's transaction.
+    pub fn job_retry_tx(&self, tx: &Transaction<'_>, id: i64) -> Result<JobRow> {
+        db::jobs::retry(tx, id, self.now())
+    }
+
+    /// Deletes a job and returns it; a running job is `Error::JobRunning`.
+    pub fn job_delete(&self, id: i64) -> Result<JobRow> {
+        self.inner.db.write(|tx| db::jobs::delete(tx, id))
+    }
+
+    /// [`Client::job_delete`] in the caller's transaction.
+    pub fn job_delete_tx(&self, tx: &Transaction<'_>, id: i64) -> Result<JobRow> {
+        db::jobs::delete(tx, id)
+    }
+
+    fn check_queue_arg(name: &str) -> Result<()> {
+        if name == "*" {
+            return Ok(());
+        }
+        insert::validate_queue_name(name).map_err(Error::InvalidArgument)
+    }
+
+    fn emit_queue_events(&self, kind: EventKind, names: Vec<String>) {
+        for name in names {
+            self.inner.events.emit(Event {
+                kind,
+                job: None,
+                stats: None,
+                queue: Some(name),
+            });
+        }
+    }
+
+    /// Pauses a queue (`"*"` for every queue): no client claims from it until
+    /// it is resumed. A queue with no `river_queue` row yet gets one.
+    pub fn queue_pause(&self, name: &str) -> Result<()> {
+        Self::check_queue_arg(name)?;
+        let now = self.now();
+        let paused = self.inner.db.write(|tx| db::queues::pause(tx, name, now))?;
+        self.emit_queue_events(EventKind::QueuePaused, paused);
+        Ok(())
+    }
+
+    /// Resumes a paused queue (`"*"` for every queue); an unknown queue is `Error::NotFound`.
+    pub fn queue_resume(&self, name: &str) -> Result<()> {
+        Self::check_queue_arg(name)?;
+        let now = self.now();
+        let resumed = self
+            .inner
+            .db
+            .write(|tx| db::queues::resume(tx, name, now))?;
+        self.emit_queue_events(EventKind::QueueResumed, resumed);
+        Ok(())
+    }
+
+    /// Every queue known to the database.
+    pub fn queue_list(&self) -> Result<Vec<QueueRow>> {
+        db::queues::list(&*self.inner.db.conn()?)
+    }
+
+    /// One queue by name; `Error::NotFound` if there is none.
+    pub fn queue_get(&self, name: &str) -> Result<QueueRow> {
+        db::queues::get(&*self.inner.db.conn()?, name)
+    }
+
+    /// Subscribes to events of the given kinds. The channel holds at least
+    /// 1,000 events; when a slow subscriber lets it fill, further events are
+    /// dropped (see [`Client::dropped_events`]), and workers never block.
+    pub fn subscribe(&self, kinds: &[EventKind]) -> Receiver<Event> {
+        self.inner.events.subscribe(kinds)
+    }
+
+    /// Events dropped because a subscriber's channel was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.inner.events.dropped()
+    }
+
+    /// Starts working: producers, workers, completer, and leader election.
+    /// `Error::InsertOnly` on an insert-only client.
+    pub fn start(&self) -> Result<()> {
+        if self.is_insert_only() {
+            return Err(Error::InsertOnly(
+                "start() needs queues and workers; build the client with .queue(..) and .worker(..)",
+            ));
+        }
+        Err(Error::Config(
+            "working clients arrive with the producer".into(),
+        ))
+    }
+}

@@ -1,0 +1,319 @@
+//! SQL on `river_job`: insert, read, list, administer; claim and complete (for workers).
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::time;
+use crate::error::{Error, Result};
+use crate::insert::{InsertResult, NewJob};
+use crate::job::{AttemptError, JobRow, JobState};
+use crate::job_list::{JobListCursor, JobListOrderBy, JobListPage, JobListParams};
+
+/// The columns every job query returns, in `job_from_row` order.
+pub(crate) const JOB_COLUMNS: &str = "id, json(args), attempt, attempted_at, json(attempted_by), \
+     created_at, json(errors), finalized_at, kind, max_attempts, json(metadata), priority, queue, \
+     state, scheduled_at, json(tags), unique_key, unique_states";
+
+fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, msg.into())
+}
+
+fn timestamp(row: &Row<'_>, col: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = row.get(col)?;
+    time::parse(&s).ok_or_else(|| conversion_error(col, format!("bad timestamp {s:?}")))
+}
+
+fn opt_timestamp(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get::<_, Option<String>>(col)? {
+        None => Ok(None),
+        Some(s) => time::parse(&s)
+            .map(Some)
+            .ok_or_else(|| conversion_error(col, format!("bad timestamp {s:?}"))),
+    }
+}
+
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    row: &Row<'_>,
+    col: usize,
+) -> rusqlite::Result<T> {
+    match row.get_ref(col)?.as_str_or_null()? {
+        None => Ok(T::default()),
+        Some(s) => serde_json::from_str(s).map_err(|e| conversion_error(col, e.to_string())),
+    }
+}
+
+/// Maps a row selected with [`JOB_COLUMNS`].
+pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
+    let state: String = row.get(13)?;
+    Ok(JobRow {
+        id: row.get(0)?,
+        args: row.get(1)?,
+        attempt: row.get(2)?,
+        attempted_at: opt_timestamp(row, 3)?,
+        attempted_by: json_column(row, 4)?,
+        created_at: timestamp(row, 5)?,
+        errors: json_column::<Vec<AttemptError>>(row, 6)?,
+        finalized_at: opt_timestamp(row, 7)?,
+        kind: row.get(8)?,
+        max_attempts: row.get(9)?,
+        metadata: json_column(row, 10)?,
+        priority: row.get(11)?,
+        queue: row.get(12)?,
+        state: state
+            .parse()
+            .map_err(|_| conversion_error(13, format!("unknown state {state:?}")))?,
+        scheduled_at: timestamp(row, 14)?,
+        tags: json_column(row, 15)?,
+        unique_key: row.get(16)?,
+        unique_states: row.get(17)?,
+    })
+}
+
+/// Rows per multi-row INSERT (12 parameters each, well under SQLite's limit).
+const INSERT_CHUNK: usize = 1000;
+
+fn insert_sql(rows: usize) -> String {
+    let one = "(jsonb(?),?,?,?,jsonb(?),?,?,?,?,jsonb(?),?,?)";
+    let values = vec![one; rows].join(",");
+    format!(
+        "INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, \
+         scheduled_at, state, tags, unique_key, unique_states) VALUES {values} \
+         ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
+    )
+}
+
+/// Inserts `jobs` with multi-row statements. A unique job whose key exists in
+/// one of its unique states is skipped, and the existing row is returned.
+pub(crate) fn insert(
+    conn: &Connection,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Result<Vec<InsertResult>> {
+    let created_at = time::format(now);
+    let mut results = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(INSERT_CHUNK) {
+        let mut stmt = conn.prepare_cached(&insert_sql(chunk.len()))?;
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
+        for job in chunk {
+            values.extend([
+                Value::Text(job.args.clone()),
+                Value::Text(created_at.clone()),
+                Value::Text(job.kind.clone()),
+                Value::Integer(job.max_attempts),
+                Value::Text(job.metadata.clone()),
+                Value::Integer(job.priority),
+                Value::Text(job.queue.clone()),
+                Value::Text(job.scheduled_at.clone()),
+                Value::Text(job.state.as_str().to_string()),
+                Value::Text(job.tags.clone()),
+                job.unique_key.clone().map_or(Value::Null, Value::Blob),
+                job.unique_states
+                    .map_or(Value::Null, |s| Value::Integer(i64::from(s))),
+            ]);
+        }
+        let mut inserted = stmt
+            .query_map(params_from_iter(values), job_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Ids grow in VALUES order, so sorting by id restores the input order
+        // of the rows that were inserted; the rest were skipped as duplicates.
+        inserted.sort_unstable_by_key(|j| j.id);
+        let mut inserted = inserted.into_iter().peekable();
+        for job in chunk {
+            let is_this_one = inserted
+                .peek()
+                .is_some_and(|row| job.unique_key.is_none() || row.unique_key == job.unique_key);
+            match inserted.next_if(|_| is_this_one) {
+                Some(row) => results.push(InsertResult {
+                    job: row,
+                    unique_skipped_as_duplicate: false,
+                }),
+                None => results.push(InsertResult {
+                    job: existing_unique(conn, job)?,
+                    unique_skipped_as_duplicate: true,
+                }),
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// The row that made a unique insert a duplicate.
+fn existing_unique(conn: &Connection, job: &NewJob) -> Result<JobRow> {
+    let key = job.unique_key.as_deref().ok_or(Error::NotFound)?;
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM river_job WHERE unique_key = ?1 AND unique_states IS NOT NULL \
+         AND unique_states & (1 << CASE state WHEN 'available' THEN 0 WHEN 'cancelled' THEN 1 \
+         WHEN 'completed' THEN 2 WHEN 'discarded' THEN 3 WHEN 'pending' THEN 4 \
+         WHEN 'retryable' THEN 5 WHEN 'running' THEN 6 WHEN 'scheduled' THEN 7 END) != 0 \
+         ORDER BY id DESC LIMIT 1"
+    );
+    conn.prepare_cached(&sql)?
+        .query_row([key], job_from_row)
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+/// One job by id.
+pub(crate) fn get(conn: &Connection, id: i64) -> Result<JobRow> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM river_job WHERE id = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([id], job_from_row)
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+fn json_array<T: serde::Serialize>(items: &[T]) -> Result<Value> {
+    Ok(Value::Text(serde_json::to_string(items)?))
+}
+
+/// A page of jobs matching `params`.
+pub(crate) fn list(conn: &Connection, params: &JobListParams) -> Result<JobListPage> {
+    let limit = params.page_size()?;
+    let mut clauses: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut filter = |column: &str, items: Value| {
+        values.push(items);
+        clauses.push(format!(
+            "{column} IN (SELECT value FROM json_each(?{}))",
+            values.len()
+        ));
+    };
+    if !params.states.is_empty() {
+        filter("state", json_array(&params.states)?);
+    }
+    if !params.queues.is_empty() {
+        filter("queue", json_array(&params.queues)?);
+    }
+    if !params.kinds.is_empty() {
+        filter("kind", json_array(&params.kinds)?);
+    }
+    if !params.priorities.is_empty() {
+        filter("priority", json_array(&params.priorities)?);
+    }
+    if !params.ids.is_empty() {
+        filter("id", json_array(&params.ids)?);
+    }
+    if !params.tags.is_empty() {
+        values.push(json_array(&params.tags)?);
+        let n = values.len();
+        clauses.push(if params.tags_match_all {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM json_each(?{n}) wanted WHERE wanted.value NOT IN \
+                 (SELECT value FROM json_each(river_job.tags)))"
+            )
+        } else {
+            format!(
+                "EXISTS (SELECT 1 FROM json_each(river_job.tags) t WHERE t.value IN \
+                 (SELECT value FROM json_each(?{n})))"
+            )
+        });
+    }
+    let (cmp, dir) = if params.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(cursor) = &params.after {
+        values.push(Value::Integer(cursor.id));
+        let n = values.len();
+        clauses.push(match params.order_by {
+            JobListOrderBy::Id => format!("id {cmp} ?{n}"),
+            JobListOrderBy::ScheduledAt => {
+                values.push(Value::Text(time::format(cursor.scheduled_at)));
+                format!("(scheduled_at, id) {cmp} (?{}, ?{n})", n + 1)
+            }
+        });
+    }
+    let order = match params.order_by {
+        JobListOrderBy::Id => format!("id {dir}"),
+        JobListOrderBy::ScheduledAt => format!("scheduled_at {dir}, id {dir}"),
+    };
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    // One extra row tells whether another page follows.
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM river_job {where_clause} ORDER BY {order} LIMIT {}",
+        limit + 1
+    );
+    let mut jobs = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(values), job_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(JobListCursor::from_job)
+    } else {
+        None
+    };
+    Ok(JobListPage { jobs, next })
+}
+
+/// Cancels a job: not-yet-running ones become cancelled; a running one is
+/// marked with `metadata.cancel_attempted_at` for its owner to see; a
+/// finished one is returned unchanged.
+pub(crate) fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<JobRow> {
+    let job = get(conn, id)?;
+    if job.state.is_finalized() {
+        return Ok(job);
+    }
+    let now = time::format(now);
+    let sql = format!(
+        "UPDATE river_job SET \
+           metadata = jsonb_set(metadata, '$.cancel_attempted_at', ?2), \
+           state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END, \
+           finalized_at = CASE WHEN state = 'running' THEN finalized_at ELSE ?2 END \
+         WHERE id = ?1 RETURNING {JOB_COLUMNS}"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id, now], job_from_row)?)
+}
+
+/// Makes a job available now, unless it is running (then it is returned
+/// unchanged). A job with its attempts used up gets one more.
+pub(crate) fn retry(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<JobRow> {
+    let job = get(conn, id)?;
+    if job.state == JobState::Running {
+        return Ok(job);
+    }
+    let sql = format!(
+        "UPDATE river_job SET state = 'available', scheduled_at = ?2, finalized_at = NULL, \
+           max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END \
+         WHERE id = ?1 RETURNING {JOB_COLUMNS}"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id, time::format(now)], job_from_row)?)
+}
+
+/// Deletes a job that is not running, returning it.
+pub(crate) fn delete(conn: &Connection, id: i64) -> Result<JobRow> {
+    let job = get(conn, id)?;
+    if job.state == JobState::Running {
+        return Err(Error::JobRunning(id));
+    }
+    conn.prepare_cached("DELETE FROM river_job WHERE id = ?1 AND state != 'running'")?
+        .execute([id])?;
+    Ok(job)
+}
+
+/// Job counts per (queue, state).
+pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<(String, JobState, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT queue, state, count(*) FROM river_job GROUP BY queue, state ORDER BY queue, state",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let state: String = r.get(1)?;
+        Ok((r.get(0)?, state, r.get(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (queue, state, count) = row?;
+        out.push((queue, state.parse()?, count));
+    }
+    Ok(out)
+}

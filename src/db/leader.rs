@@ -1,0 +1,1 @@
+//! SQL on `river_leader` (filled in with leader election).

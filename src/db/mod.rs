@@ -1,0 +1,172 @@
+//! The database layer: connection pool, pragmas, migrations, and all of riverlite's SQL.
+//!
+//! No module outside `db` writes SQL; they call the typed functions here.
+
+pub(crate) mod jobs;
+pub(crate) mod leader;
+pub(crate) mod migrate;
+pub(crate) mod queues;
+pub(crate) mod time;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// The pool type riverlite uses (and accepts in `Client::builder_with_pool`).
+pub type SqlitePool = Pool<SqliteConnectionManager>;
+
+/// A connection checked out of the pool.
+pub(crate) type Conn = PooledConnection<SqliteConnectionManager>;
+
+/// How connections are opened and set up.
+#[derive(Debug, Clone)]
+pub(crate) struct DbOptions {
+    pub busy_timeout: Duration,
+    pub synchronous_full: bool,
+    pub pool_size: u32,
+    pub migrate: bool,
+}
+
+/// The pool, plus an in-process write lock so that this process's writers
+/// queue on a mutex instead of sleeping in SQLite's busy handler.
+pub(crate) struct Db {
+    pool: SqlitePool,
+    write_lock: Mutex<()>,
+    file: Option<PathBuf>,
+}
+
+fn is_memory(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    s == ":memory:" || s.contains("mode=memory")
+}
+
+/// The file behind a path or a `file:` URI, for lock files next to it.
+fn file_of(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    match s.strip_prefix("file:") {
+        Some(rest) => PathBuf::from(rest.split('?').next().unwrap_or(rest)),
+        None => path.to_path_buf(),
+    }
+}
+
+fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
+    conn.busy_timeout(opts.busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // auto_vacuum only takes effect on a database with no tables yet, so it
+    // must come before migrations create them; on other databases it is a no-op.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let sync = if opts.synchronous_full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(())
+}
+
+fn open_error(path: &Path, err: rusqlite::Error) -> Error {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::NotADatabase {
+            path: path.to_path_buf(),
+        },
+        Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) => Error::CannotOpen {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        },
+        _ => Error::from(err),
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, migrating it unless
+    /// `opts.migrate` is false.
+    pub(crate) fn open(path: &Path, opts: &DbOptions) -> Result<Db> {
+        let memory = is_memory(path);
+        if !memory {
+            // Open once outside the pool, so that a bad path or file gives a
+            // typed error at once instead of r2d2 retrying until its timeout.
+            let mut conn = Connection::open(path).map_err(|e| open_error(path, e))?;
+            set_up_connection(&conn, opts).map_err(|e| open_error(path, e))?;
+            migrate::prepare(&mut conn, opts.migrate)?;
+        }
+        let setup = opts.clone();
+        let manager =
+            SqliteConnectionManager::file(path).with_init(move |c| set_up_connection(c, &setup));
+        let size = if memory { 1 } else { opts.pool_size.max(2) };
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)
+            .map_err(|e| Error::CannotOpen {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let db = Db {
+            pool,
+            write_lock: Mutex::new(()),
+            file: (!memory).then(|| file_of(path)),
+        };
+        if memory {
+            migrate::prepare(&mut *db.conn()?, opts.migrate)?;
+        }
+        Ok(db)
+    }
+
+    /// Wraps a pool the user built; the connections must already be set up.
+    pub(crate) fn from_pool(pool: SqlitePool, migrate: bool) -> Result<Db> {
+        let mut conn = pool.get()?;
+        migrate::prepare(&mut conn, migrate)?;
+        let file: Option<String> = conn
+            .query_row(
+                "SELECT file FROM pragma_database_list WHERE name = 'main'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        drop(conn);
+        Ok(Db {
+            pool,
+            write_lock: Mutex::new(()),
+            file: file.filter(|f| !f.is_empty()).map(PathBuf::from),
+        })
+    }
+
+    /// The database file, or `None` for an in-memory database.
+    pub(crate) fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// A pooled connection for reads (or a caller-managed transaction).
+    pub(crate) fn conn(&self) -> Result<Conn> {
+        Ok(self.pool.get()?)
+    }
+
+    fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding this lock poisons nothing we rely on: the
+        // guarded state is the database, which rolled back.
+        self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits it.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let _guard = self.lock_writes();
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,96 @@
+//! Timestamps as stored: UTC text `YYYY-MM-DD HH:MM:SS.fff`, which compares correctly as text.
+
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
+
+/// Formats a time the way SQLite's `datetime('now','subsec')` does.
+pub(crate) fn format(t: DateTime<Utc>) -> String {
+    let mut s = String::with_capacity(23);
+    push_padded(&mut s, t.year() as u32, 4);
+    s.push('-');
+    push_padded(&mut s, t.month(), 2);
+    s.push('-');
+    push_padded(&mut s, t.day(), 2);
+    s.push(' ');
+    push_padded(&mut s, t.hour(), 2);
+    s.push(':');
+    push_padded(&mut s, t.minute(), 2);
+    s.push(':');
+    push_padded(&mut s, t.second().min(59), 2);
+    s.push('.');
+    push_padded(&mut s, t.timestamp_subsec_millis().min(999), 3);
+    s
+}
+
+fn push_padded(s: &mut String, value: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        s.push(char::from(b'0' + ((value / div) % 10) as u8));
+        div /= 10;
+    }
+}
+
+/// Truncates to the millisecond, the stored precision.
+pub(crate) fn to_stored_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(3)
+}
+
+/// Parses a stored timestamp: our own form first, then the forms other River
+/// drivers and SQLite's `CURRENT_TIMESTAMP` write.
+pub(crate) fn parse(s: &str) -> Option<DateTime<Utc>> {
+    parse_fast(s.as_bytes()).or_else(|| parse_slow(s))
+}
+
+fn parse_fast(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 23 || b[4] != b'-' || b[10] != b' ' || b[19] != b'.' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        num(20..23)?,
+    )?;
+    Some(NaiveDateTime::new(date, time).and_utc())
+}
+
+fn parse_slow(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_sorts_as_text() {
+        let t = DateTime::parse_from_rfc3339("2026-03-04T05:06:07.089Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(format(t), "2026-03-04 05:06:07.089");
+        assert_eq!(parse(&format(t)), Some(t));
+        assert!(format(t) < format(t + chrono::Duration::milliseconds(1)));
+    }
+
+    #[test]
+    fn parses_other_drivers_forms() {
+        assert!(parse("2026-03-04 05:06:07").is_some());
+        assert!(parse("2026-03-04T05:06:07.123456Z").is_some());
+        assert!(parse("garbage").is_none());
+    }
+}

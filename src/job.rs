@@ -1,0 +1,227 @@
+//! Jobs as stored (`JobRow`, `JobState`, `AttemptError`) and as a worker sees them (`Job<A>`).
+
+use std::fmt;
+use std::ops::Deref;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The state of a job, as stored in `river_job.state`.
+///
+/// The order of the variants is alphabetical, which is also the bit order of
+/// `river_job.unique_states` (available = bit 0 ... scheduled = bit 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Ready to be claimed once `scheduled_at` has passed.
+    Available,
+    /// Cancelled by a user or by the worker; final.
+    Cancelled,
+    /// Worked successfully; final.
+    Completed,
+    /// Failed with its attempts used up; final.
+    Discarded,
+    /// Inserted with `pending: true`; not worked until retried or moved.
+    Pending,
+    /// Failed and waiting for its retry time.
+    Retryable,
+    /// Claimed by a client and being worked.
+    Running,
+    /// Waiting for a future `scheduled_at`.
+    Scheduled,
+}
+
+impl JobState {
+    /// Every state, in alphabetical (bit) order.
+    pub const ALL: [JobState; 8] = [
+        JobState::Available,
+        JobState::Cancelled,
+        JobState::Completed,
+        JobState::Discarded,
+        JobState::Pending,
+        JobState::Retryable,
+        JobState::Running,
+        JobState::Scheduled,
+    ];
+
+    /// The name stored in the database (`"available"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Available => "available",
+            JobState::Cancelled => "cancelled",
+            JobState::Completed => "completed",
+            JobState::Discarded => "discarded",
+            JobState::Pending => "pending",
+            JobState::Retryable => "retryable",
+            JobState::Running => "running",
+            JobState::Scheduled => "scheduled",
+        }
+    }
+
+    /// The state's bit in `river_job.unique_states`.
+    pub fn unique_bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// Whether the state is final (cancelled, completed or discarded).
+    pub fn is_finalized(self) -> bool {
+        matches!(
+            self,
+            JobState::Cancelled | JobState::Completed | JobState::Discarded
+        )
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown job state {s:?}")))
+    }
+}
+
+/// One failed attempt, as recorded in `river_job.errors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptError {
+    /// When the attempt failed.
+    pub at: DateTime<Utc>,
+    /// The attempt number that failed (1-based).
+    pub attempt: i64,
+    /// The error message.
+    pub error: String,
+    /// A trace, where one exists (a panic location); empty otherwise.
+    #[serde(default)]
+    pub trace: String,
+}
+
+/// A job row as stored in `river_job`, with fields named after the columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    /// The job's id.
+    pub id: i64,
+    /// The args as JSON text (see [`Job::args`] for the decoded value).
+    pub args: String,
+    /// Attempts started so far.
+    pub attempt: i64,
+    /// When the last attempt started.
+    pub attempted_at: Option<DateTime<Utc>>,
+    /// Ids of the clients that worked the job, oldest first (at most 100).
+    pub attempted_by: Vec<String>,
+    /// When the job was inserted.
+    pub created_at: DateTime<Utc>,
+    /// One entry per failed attempt, oldest first.
+    pub errors: Vec<AttemptError>,
+    /// When the job reached a final state.
+    pub finalized_at: Option<DateTime<Utc>>,
+    /// The job's kind, the `JobArgs::KIND` of its args.
+    pub kind: String,
+    /// Attempts allowed before the job is discarded.
+    pub max_attempts: i64,
+    /// Free-form JSON object; riverlite's own keys start with `river:`.
+    pub metadata: serde_json::Value,
+    /// 1 (highest) to 4.
+    pub priority: i64,
+    /// The queue it runs in.
+    pub queue: String,
+    /// Its current state.
+    pub state: JobState,
+    /// When it may run.
+    pub scheduled_at: DateTime<Utc>,
+    /// Tags given at insert.
+    pub tags: Vec<String>,
+    /// SHA-256 of the unique key, for unique jobs.
+    pub unique_key: Option<Vec<u8>>,
+    /// The unique-states bit mask, for unique jobs.
+    pub unique_states: Option<u8>,
+}
+
+/// Cancellation and deadline of one running job, shared by the worker thread
+/// and the client that owns the job.
+#[derive(Debug, Default)]
+pub(crate) struct JobControl {
+    cancelled: AtomicBool,
+    deadline: std::sync::OnceLock<Instant>,
+}
+
+impl JobControl {
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_deadline(&self, deadline: Instant) {
+        let _ = self.deadline.set(deadline);
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.get().copied()
+    }
+
+    pub(crate) fn timed_out(&self) -> bool {
+        self.deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || self.timed_out()
+    }
+}
+
+/// A job as a worker sees it: the decoded args plus the stored row.
+///
+/// `Job<A>` derefs to [`JobRow`], so `job.id`, `job.attempt` and
+/// `job.metadata` work; `job.args` is the decoded `A`.
+#[derive(Debug)]
+pub struct Job<A> {
+    /// The decoded args.
+    pub args: A,
+    row: JobRow,
+    control: Arc<JobControl>,
+}
+
+impl<A> Job<A> {
+    pub(crate) fn new(args: A, row: JobRow, control: Arc<JobControl>) -> Self {
+        Job { args, row, control }
+    }
+
+    pub(crate) fn into_row(self) -> JobRow {
+        self.row
+    }
+
+    /// The stored row.
+    pub fn row(&self) -> &JobRow {
+        &self.row
+    }
+
+    /// True once the job was cancelled (by `job_cancel`, a stop, or its
+    /// timeout passing). Long jobs should check it and return early.
+    pub fn is_cancelled(&self) -> bool {
+        self.control.is_cancelled()
+    }
+
+    /// When the job's timeout passes, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.control.deadline()
+    }
+}
+
+impl<A> Deref for Job<A> {
+    type Target = JobRow;
+
+    fn deref(&self) -> &JobRow {
+        &self.row
+    }
+}
