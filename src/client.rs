@@ -2,21 +2,24 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Transaction;
 
 use crate::args::JobArgs;
+use crate::completer::Completer;
 use crate::db::{self, Db, DbOptions, SqlitePool};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, EventKind};
 use crate::insert::{self, InsertManyParams, InsertOpts, InsertResult, NewJob};
-use crate::job::JobRow;
+use crate::job::{JobRow, JobState};
 use crate::job_list::{JobListPage, JobListParams};
 use crate::periodic::PeriodicJob;
+use crate::producer::{Producer, ProducerChannels, RunningJobs, WorkerContext};
 use crate::retry::{DefaultRetryPolicy, RetryPolicy};
 use crate::worker::{AnyWorker, Registered, Worker};
 
@@ -330,18 +333,31 @@ impl ClientBuilder {
         self.validate_mode()?;
         self.validate_settings()?;
         self.config.id = self.id.take().unwrap_or_else(generate_client_id);
+        // Producers, the completer, the watcher and maintenance each hold a
+        // connection at times; leave room for the application's inserts.
+        let needed = u32::try_from(self.queues.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(4);
+        self.db_options.pool_size = self.db_options.pool_size.max(needed);
         let db = match self.source {
             Source::Path(path) => Db::open(&path, &self.db_options)?,
             Source::Pool(pool) => Db::from_pool(pool, self.db_options.migrate)?,
         };
+        let wakers = self
+            .queues
+            .iter()
+            .map(|_| crossbeam_channel::bounded(1))
+            .collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
                 config: self.config,
                 queues: self.queues,
+                wakers,
                 workers: Arc::new(self.workers),
                 periodic_jobs: self.periodic_jobs,
                 events: Arc::new(EventBus::default()),
+                runtime: Mutex::new(None),
             }),
         })
     }
@@ -351,11 +367,23 @@ struct Inner {
     db: Arc<Db>,
     config: Config,
     queues: Vec<(String, QueueConfig)>,
-    #[allow(dead_code)]
+    /// One wake channel per queue (same order as `queues`).
+    wakers: Vec<(Sender<()>, Receiver<()>)>,
     workers: Arc<HashMap<&'static str, Arc<dyn AnyWorker>>>,
     #[allow(dead_code)]
     periodic_jobs: Vec<PeriodicJob>,
     events: Arc<EventBus>,
+    runtime: Mutex<Option<Runtime>>,
+}
+
+/// The threads of a started client.
+struct Runtime {
+    /// Dropped to tell every service to stop.
+    stop: Sender<()>,
+    /// Disconnects once every producer has exited.
+    producers_alive: Receiver<()>,
+    running: Vec<Arc<RunningJobs>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// A riverlite client: inserts and administers jobs, and (for a working
@@ -437,7 +465,22 @@ impl Client {
 
     fn insert_rows(&self, rows: &[NewJob]) -> Result<Vec<InsertResult>> {
         let now = self.now();
-        self.inner.db.write(|tx| db::jobs::insert(tx, rows, now))
+        let results = self.inner.db.write(|tx| db::jobs::insert(tx, rows, now))?;
+        self.wake_producers(&results);
+        Ok(results)
+    }
+
+    /// Wakes this client's producers of queues that just got available jobs:
+    /// the in-process half of the one wake-up path.
+    fn wake_producers(&self, results: &[InsertResult]) {
+        for (i, (queue, _)) in self.inner.queues.iter().enumerate() {
+            let woken = results
+                .iter()
+                .any(|r| r.job.queue == *queue && r.job.state == JobState::Available);
+            if woken {
+                let _ = self.inner.wakers[i].0.try_send(());
+            }
+        }
     }
 
     /// Inserts one job in its own transaction.
@@ -493,6 +536,7 @@ impl Client {
     ) -> Result<InsertResult> {
         let row = self.prepare(&args, opts)?;
         let mut results = db::jobs::insert(tx, std::slice::from_ref(&row), self.now())?;
+        self.wake_producers(&results);
         results.pop().ok_or(Error::NotFound)
     }
 
@@ -510,7 +554,9 @@ impl Client {
         params: Vec<InsertManyParams>,
     ) -> Result<Vec<InsertResult>> {
         let rows = self.prepare_many(params)?;
-        db::jobs::insert(tx, &rows, self.now())
+        let results = db::jobs::insert(tx, &rows, self.now())?;
+        self.wake_producers(&results);
+        Ok(results)
     }
 
     /// One job by id; `Error::NotFound` if there is none.
@@ -620,7 +666,22 @@ impl Client {
         self.inner.events.dropped()
     }
 
-    /// Starts working: producers, workers, completer, and leader election.
+    /// Job counts per (queue, state), for dashboards and the CLI.
+    pub fn job_counts(&self) -> Result<Vec<(String, JobState, i64)>> {
+        db::jobs::count_by_queue_and_state(&*self.inner.db.conn()?)
+    }
+
+    /// The migrations applied, as (line, version, applied at).
+    pub fn migrations(&self) -> Result<Vec<(String, i64, String)>> {
+        db::migrate::status(&*self.inner.db.conn()?)
+    }
+
+    fn runtime(&self) -> MutexGuard<'_, Option<Runtime>> {
+        self.inner.runtime.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts working: a producer per queue, worker threads, the completer,
+    /// and the watcher that notices other processes' inserts.
     /// `Error::InsertOnly` on an insert-only client.
     pub fn start(&self) -> Result<()> {
         if self.is_insert_only() {
@@ -628,8 +689,144 @@ impl Client {
                 "start() needs queues and workers; build the client with .queue(..) and .worker(..)",
             ));
         }
-        Err(Error::Config(
-            "working clients arrive with the producer".into(),
-        ))
+        let mut runtime = self.runtime();
+        if runtime.is_some() {
+            return Err(Error::AlreadyStarted);
+        }
+        let inner = &self.inner;
+        let now = self.now();
+        inner.db.write(|tx| {
+            inner
+                .queues
+                .iter()
+                .try_for_each(|(name, _)| db::queues::register(tx, name, now))
+        })?;
+
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
+        let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
+        let (done_txs, done_rxs): (Vec<_>, Vec<_>) = inner
+            .queues
+            .iter()
+            .map(|_| crossbeam_channel::unbounded())
+            .unzip();
+        let context = Arc::new(WorkerContext {
+            workers: inner.workers.clone(),
+            default_timeout: inner.config.job_timeout,
+            completer: completion_tx,
+        });
+        let completer = Completer {
+            db: inner.db.clone(),
+            events: inner.events.clone(),
+            retry_policy: inner.config.retry_policy.clone(),
+            available_within: inner.config.maintenance.scheduler_interval,
+            done: done_txs,
+        };
+        let mut threads = vec![spawn("riverlite-completer", move || {
+            completer.run(completion_rx)
+        })?];
+        let mut running = Vec::new();
+        for (index, ((queue, config), done)) in inner.queues.iter().zip(done_rxs).enumerate() {
+            let jobs = Arc::new(RunningJobs::default());
+            running.push(jobs.clone());
+            let producer = Producer {
+                index,
+                queue: queue.clone(),
+                max_workers: config.max_workers,
+                client_id: inner.config.id.clone(),
+                db: inner.db.clone(),
+                poll_interval: inner.config.poll_interval,
+                running: jobs,
+                context: context.clone(),
+            };
+            let channels = ProducerChannels {
+                wake: inner.wakers[index].1.clone(),
+                done,
+                stop: stop_rx.clone(),
+            };
+            let alive = alive_tx.clone();
+            threads.push(spawn(&format!("riverlite-producer-{queue}"), move || {
+                producer.run(channels);
+                drop(alive);
+            })?);
+        }
+        drop(context);
+        if inner.db.file().is_some() {
+            let db = inner.db.clone();
+            let wakers = inner.wakers.iter().map(|(tx, _)| tx.clone()).collect();
+            let interval = inner.config.watch_interval;
+            let stop = stop_rx.clone();
+            threads.push(spawn("riverlite-watcher", move || {
+                crate::producer::watch_database(db, wakers, interval, stop)
+            })?);
+        }
+        *runtime = Some(Runtime {
+            stop: stop_tx,
+            producers_alive: alive_rx,
+            running,
+            threads,
+        });
+        Ok(())
+    }
+
+    /// Stops gracefully: stops claiming, waits for running jobs to finish and
+    /// their outcomes to be written, then returns. With a `stop_timeout`
+    /// configured, returns `Error::StopTimeout` naming the jobs still running
+    /// once it passes (the rescuer recovers them if the process exits).
+    pub fn stop(&self) -> Result<()> {
+        self.stop_with(false, self.inner.config.stop_timeout)
+    }
+
+    /// Like [`Client::stop`], with a deadline for this call.
+    pub fn stop_timeout(&self, timeout: Duration) -> Result<()> {
+        self.stop_with(false, Some(timeout))
+    }
+
+    /// Flags every running job as cancelled (`job.is_cancelled()` turns
+    /// true), then stops like [`Client::stop`]. A job that then returns an
+    /// error is recorded as a failure and retried, not cancelled.
+    pub fn stop_and_cancel(&self) -> Result<()> {
+        self.stop_with(true, self.inner.config.stop_timeout)
+    }
+
+    fn stop_with(&self, cancel: bool, timeout: Option<Duration>) -> Result<()> {
+        let Some(runtime) = self.runtime().take() else {
+            return Ok(());
+        };
+        if cancel {
+            runtime.running.iter().for_each(|r| r.cancel_all());
+        }
+        drop(runtime.stop);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let waited = match deadline {
+            Some(deadline) => runtime
+                .producers_alive
+                .recv_deadline(deadline)
+                .is_err_and(|e| e.is_disconnected()),
+            None => runtime.producers_alive.recv().is_err(),
+        };
+        if !waited {
+            let job_ids = runtime.running.iter().flat_map(|r| r.ids()).collect();
+            return Err(Error::StopTimeout { job_ids });
+        }
+        for thread in runtime.threads {
+            let _ = thread.join();
+        }
+        Ok(())
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)?)
+}
+
+impl Drop for Client {
+    /// A started client stops gracefully when dropped.
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            log::error!("riverlite: stopping the client on drop: {e}");
+        }
     }
 }

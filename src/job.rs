@@ -155,12 +155,23 @@ pub struct JobRow {
 #[derive(Debug, Default)]
 pub(crate) struct JobControl {
     cancelled: AtomicBool,
+    cancel_requested: AtomicBool,
     deadline: std::sync::OnceLock<Instant>,
 }
 
 impl JobControl {
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Cancellation asked for through `job_cancel` (not a stop or a timeout).
+    pub(crate) fn request_cancel(&self) {
+        self.cancel_requested.store(true, Ordering::Relaxed);
+        self.cancel();
+    }
+
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel_requested.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_deadline(&self, deadline: Instant) {

@@ -28,11 +28,9 @@
 //! # Ok::<(), riverlite::Error>(())
 //! ```
 
-// The worker layer (next commit) uses the items that are dead until then.
-#![allow(dead_code)]
-
 pub mod args;
 pub mod client;
+mod completer;
 mod db;
 pub mod error;
 pub mod event;
@@ -40,7 +38,9 @@ pub mod insert;
 pub mod job;
 pub mod job_list;
 pub mod periodic;
+mod producer;
 pub mod retry;
+pub mod testing;
 pub mod worker;
 
 /// The rusqlite riverlite is built on, for `insert_tx` transactions.

@@ -203,6 +203,7 @@ type Constructor = dyn Fn() -> Option<InsertManyParams> + Send + Sync;
 #[derive(Clone)]
 pub struct PeriodicJob {
     pub(crate) schedule: Schedule,
+    #[allow(dead_code)] // read by the periodic enqueuer
     pub(crate) constructor: Arc<Constructor>,
     pub(crate) id: Option<String>,
     pub(crate) run_on_start: bool,

@@ -317,3 +317,124 @@ pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<(String,
     }
     Ok(out)
 }
+
+/// Claims up to `limit` due jobs of `queue` for `client_id`, unless the queue
+/// is paused, in one statement. Rows come back sorted by (priority,
+/// scheduled_at, id), since `RETURNING` has no set order.
+pub(crate) fn claim(
+    conn: &Connection,
+    queue: &str,
+    client_id: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<JobRow>> {
+    let sql = format!(
+        "UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = ?3, \
+           attempted_by = jsonb_insert( \
+             CASE WHEN json_array_length(attempted_by) >= 100 THEN jsonb_remove(attempted_by, '$[0]') \
+                  ELSE coalesce(attempted_by, jsonb('[]')) END, '$[#]', ?4) \
+         WHERE id IN ( \
+           SELECT id FROM river_job \
+           WHERE state = 'available' AND queue = ?1 AND scheduled_at <= ?3 \
+             AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ?1 AND paused_at IS NOT NULL) \
+           ORDER BY priority, scheduled_at, id LIMIT ?2) \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let mut jobs = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![queue, limit as i64, time::format(now), client_id],
+            job_from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    jobs.sort_unstable_by(|a, b| {
+        (a.priority, a.scheduled_at, a.id).cmp(&(b.priority, b.scheduled_at, b.id))
+    });
+    Ok(jobs)
+}
+
+/// The outcome of one attempt, as the completer writes it.
+#[derive(Debug, Clone)]
+pub(crate) struct JobUpdate {
+    pub id: i64,
+    /// The attempt this outcome belongs to; a job rescued and claimed again
+    /// meanwhile has moved on, and is left alone.
+    pub attempt: i64,
+    pub state: JobState,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub finalized_at: Option<DateTime<Utc>>,
+    /// An error to append to `errors`.
+    pub error: Option<AttemptError>,
+    /// A snooze: give the attempt back and count it in `metadata.snoozes`.
+    pub snoozed: bool,
+}
+
+/// Writes outcomes in the caller's transaction, each guarded by
+/// `state = 'running'` and its attempt, so a job that was rescued or
+/// finished elsewhere is never overwritten. Returns the ids written.
+///
+/// One cached statement per row: SQLite resolves each by primary key, which
+/// is cheaper than joining the batch in as JSON.
+pub(crate) fn complete(conn: &Connection, updates: &[JobUpdate]) -> Result<Vec<i64>> {
+    // Plain completions, the common case, get a statement with less to do.
+    let mut completed = conn.prepare_cached(
+        "UPDATE river_job SET state = 'completed', finalized_at = ?3 \
+         WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "UPDATE river_job SET state = ?3, scheduled_at = coalesce(?4, scheduled_at), \
+           finalized_at = ?5, \
+           errors = CASE WHEN ?6 IS NULL THEN errors \
+                         ELSE jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)) END, \
+           attempt = CASE WHEN ?7 THEN attempt - 1 ELSE attempt END, \
+           metadata = CASE WHEN ?7 THEN jsonb_set(metadata, '$.snoozes', \
+                                        coalesce(metadata ->> 'snoozes', 0) + 1) \
+                           ELSE metadata END \
+         WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
+    )?;
+    let mut written = Vec::with_capacity(updates.len());
+    for u in updates {
+        if u.state == JobState::Completed && u.error.is_none() && !u.snoozed {
+            let finalized_at = u.finalized_at.map(time::format);
+            if completed.execute(params![u.id, u.attempt, finalized_at])? > 0 {
+                written.push(u.id);
+            }
+            continue;
+        }
+        let error = u.error.as_ref().map(serde_json::to_string).transpose()?;
+        let changed = stmt.execute(params![
+            u.id,
+            u.attempt,
+            u.state.as_str(),
+            u.scheduled_at.map(time::format),
+            u.finalized_at.map(time::format),
+            error,
+            u.snoozed,
+        ])?;
+        if changed > 0 {
+            written.push(u.id);
+        }
+    }
+    Ok(written)
+}
+
+/// Of the given running jobs, those someone asked to cancel
+/// (`metadata.cancel_attempted_at` set).
+pub(crate) fn cancel_requested(conn: &Connection, ids: &[i64]) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM river_job WHERE id IN (SELECT value FROM json_each(?1)) \
+           AND state = 'running' AND metadata ->> 'cancel_attempted_at' IS NOT NULL",
+    )?;
+    let ids = stmt.query_map([serde_json::to_string(ids)?], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The most recently inserted job of `kind`.
+pub(crate) fn latest_of_kind(conn: &Connection, kind: &str) -> Result<JobRow> {
+    let sql =
+        format!("SELECT {JOB_COLUMNS} FROM river_job WHERE kind = ?1 ORDER BY id DESC LIMIT 1");
+    conn.prepare_cached(&sql)?
+        .query_row([kind], job_from_row)
+        .optional()?
+        .ok_or(Error::NotFound)
+}

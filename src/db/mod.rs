@@ -170,3 +170,8 @@ impl Db {
         Ok(out)
     }
 }
+
+/// SQLite's `PRAGMA data_version`: changes whenever another connection commits.
+pub(crate) fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+}

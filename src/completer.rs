@@ -1,0 +1,241 @@
+//! The completer: writes job outcomes in batches, then tells producers and subscribers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::db::jobs::{self, JobUpdate};
+use crate::db::Db;
+use crate::event::{Event, EventBus, EventKind, JobStats};
+use crate::job::{AttemptError, JobRow, JobState};
+use crate::retry::RetryPolicy;
+use crate::worker::{WorkErrorKind, WorkOutcome};
+
+/// Most outcomes written in one transaction.
+const MAX_BATCH: usize = 4096;
+
+/// How long the completer keeps retrying a batch the database refuses before
+/// it gives up and leaves those jobs to the rescuer.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// One finished attempt, sent by a worker thread.
+pub(crate) struct Completion {
+    /// Index of the producer (queue) that owns the job.
+    pub producer: usize,
+    pub row: JobRow,
+    pub outcome: WorkOutcome,
+    /// Someone called `job_cancel` on the job while it ran.
+    pub cancel_requested: bool,
+    pub started: Instant,
+    pub finished: Instant,
+}
+
+/// Settings the completer needs to turn an outcome into a row update.
+pub(crate) struct Completer {
+    pub db: Arc<Db>,
+    pub events: Arc<EventBus>,
+    pub retry_policy: Arc<dyn RetryPolicy>,
+    /// Retries due within this go straight to `available` (the scheduler's interval).
+    pub available_within: Duration,
+    /// One sender per producer, to hand back the ids of finished jobs.
+    pub done: Vec<Sender<Vec<i64>>>,
+}
+
+fn error_entry(now: DateTime<Utc>, attempt: i64, error: String) -> Option<AttemptError> {
+    Some(AttemptError {
+        at: now,
+        attempt,
+        error,
+        trace: String::new(),
+    })
+}
+
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Completer {
+    /// Runs until every sender of `rx` is gone, then returns.
+    pub(crate) fn run(self, rx: Receiver<Completion>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+            self.complete_batch(batch);
+        }
+    }
+
+    fn complete_batch(&self, batch: Vec<Completion>) {
+        let now = crate::db::time::to_stored_precision(Utc::now());
+        let decided: Vec<(JobUpdate, EventKind)> =
+            batch.iter().map(|c| self.decide(c, now)).collect();
+        let updates: Vec<JobUpdate> = decided.iter().map(|(u, _)| u.clone()).collect();
+        self.write(&updates);
+        let committed = Instant::now();
+
+        let mut done: Vec<Vec<i64>> = vec![Vec::new(); self.done.len()];
+        for c in &batch {
+            if let Some(ids) = done.get_mut(c.producer) {
+                ids.push(c.row.id);
+            }
+        }
+        for (sender, ids) in self.done.iter().zip(done) {
+            if !ids.is_empty() {
+                let _ = sender.send(ids);
+            }
+        }
+        for (c, (update, kind)) in batch.into_iter().zip(decided) {
+            if self.events.wants(kind) {
+                self.events.emit(event(c, update, kind, committed));
+            }
+        }
+    }
+
+    /// Writes the batch, retrying while the database refuses (another
+    /// process holding the lock past busy_timeout). Outcomes are never
+    /// dropped silently: past GIVE_UP_AFTER the jobs stay `running` and the
+    /// rescuer recovers them.
+    fn write(&self, updates: &[JobUpdate]) {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match self.db.write(|tx| jobs::complete(tx, updates)) {
+                Ok(_) => return,
+                Err(e) if started.elapsed() < GIVE_UP_AFTER => {
+                    log::warn!(
+                        "riverlite: writing {} job outcomes failed, retrying: {e}",
+                        updates.len()
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    log::error!(
+                        "riverlite: giving up writing {} job outcomes ({e}); the rescuer will retry those jobs",
+                        updates.len()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turns one outcome into the row update River's semantics call for.
+    fn decide(&self, c: &Completion, now: DateTime<Utc>) -> (JobUpdate, EventKind) {
+        let row = &c.row;
+        let mut update = JobUpdate {
+            id: row.id,
+            attempt: row.attempt,
+            state: JobState::Completed,
+            scheduled_at: None,
+            finalized_at: Some(now),
+            error: None,
+            snoozed: false,
+        };
+        let failure = match &c.outcome.result {
+            Ok(()) => return (update, EventKind::JobCompleted),
+            Err(WorkErrorKind::Snooze(delay)) => {
+                update.state = self.waiting_state(*delay);
+                update.scheduled_at = Some(after(now, *delay));
+                update.finalized_at = None;
+                update.snoozed = true;
+                return (update, EventKind::JobSnoozed);
+            }
+            Err(WorkErrorKind::Cancel(reason)) => {
+                update.state = JobState::Cancelled;
+                update.error = error_entry(now, row.attempt, format!("cancelled: {reason}"));
+                return (update, EventKind::JobCancelled);
+            }
+            Err(WorkErrorKind::Failure(message)) => message,
+        };
+        if c.cancel_requested {
+            update.state = JobState::Cancelled;
+            update.error =
+                error_entry(now, row.attempt, format!("cancelled by request: {failure}"));
+            return (update, EventKind::JobCancelled);
+        }
+        let message = if c.outcome.timed_out {
+            format!("{failure} (the job's timeout had passed)")
+        } else {
+            failure.clone()
+        };
+        update.error = error_entry(now, row.attempt, message.clone());
+        if row.attempt >= row.max_attempts {
+            log::error!(
+                "riverlite: job {} ({}) discarded after {} attempts: {message}",
+                row.id,
+                row.kind,
+                row.attempt
+            );
+            update.state = JobState::Discarded;
+            return (update, EventKind::JobFailed);
+        }
+        let retry_at = c
+            .outcome
+            .next_retry
+            .unwrap_or_else(|| self.retry_policy.next_retry(row, now));
+        log::warn!(
+            "riverlite: job {} ({}) attempt {} failed, retrying at {retry_at}: {message}",
+            row.id,
+            row.kind,
+            row.attempt
+        );
+        let delay = (retry_at - now).to_std().unwrap_or_default();
+        update.state = self.waiting_state(delay);
+        if update.state == JobState::Scheduled {
+            update.state = JobState::Retryable;
+        }
+        update.scheduled_at = Some(retry_at);
+        update.finalized_at = None;
+        (update, EventKind::JobFailed)
+    }
+
+    /// A job due soon goes straight to `available` (claims only take due
+    /// jobs); a later one waits for the scheduler.
+    fn waiting_state(&self, delay: Duration) -> JobState {
+        if delay <= self.available_within {
+            JobState::Available
+        } else {
+            JobState::Scheduled
+        }
+    }
+}
+
+/// The event for one outcome, with the row patched to what was written.
+fn event(c: Completion, update: JobUpdate, kind: EventKind, committed: Instant) -> Event {
+    let mut job = c.row;
+    let queue_wait = job
+        .attempted_at
+        .and_then(|at| (at - job.scheduled_at).to_std().ok())
+        .unwrap_or_default();
+    job.state = update.state;
+    job.finalized_at = update.finalized_at;
+    if let Some(at) = update.scheduled_at {
+        job.scheduled_at = at;
+    }
+    if let Some(error) = update.error {
+        job.errors.push(error);
+    }
+    if update.snoozed {
+        job.attempt -= 1;
+        let snoozes = job
+            .metadata
+            .get("snoozes")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        if let Some(obj) = job.metadata.as_object_mut() {
+            obj.insert("snoozes".into(), (snoozes + 1).into());
+        }
+    }
+    Event {
+        kind,
+        stats: Some(JobStats {
+            queue_wait,
+            run_duration: c.finished.duration_since(c.started),
+            complete_duration: committed.duration_since(c.finished),
+        }),
+        queue: Some(job.queue.clone()),
+        job: Some(job),
+    }
+}

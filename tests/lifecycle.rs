@@ -1,0 +1,310 @@
+//! Timeouts, cancellation, stopping, wake-ups, pausing and events of a working client.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{temp_db, wait_for_state, wait_until, Noop};
+use riverlite::{
+    work_fn, Client, Error, EventKind, InsertOpts, Job, JobState, QueueConfig, WorkError, Worker,
+};
+
+/// Runs until cancelled, then fails (or completes, if `finish_ok`).
+struct UntilCancelled {
+    started: Arc<AtomicBool>,
+    finish_ok: bool,
+    timeout: Option<Duration>,
+}
+
+impl Worker<Noop> for UntilCancelled {
+    fn work(&self, job: &Job<Noop>) -> Result<(), WorkError> {
+        self.started.store(true, Ordering::SeqCst);
+        while !job.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.finish_ok {
+            Ok(())
+        } else {
+            Err(WorkError::failure("stopped early"))
+        }
+    }
+
+    fn timeout(&self, _job: &Job<Noop>) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+fn client_with(path: &std::path::Path, worker: UntilCancelled) -> Client {
+    Client::builder(path)
+        .queue("default", QueueConfig::new(2))
+        .worker(worker)
+        .build()
+        .unwrap()
+}
+
+fn until_cancelled(
+    finish_ok: bool,
+    timeout: Option<Duration>,
+) -> (UntilCancelled, Arc<AtomicBool>) {
+    let started = Arc::new(AtomicBool::new(false));
+    (
+        UntilCancelled {
+            started: started.clone(),
+            finish_ok,
+            timeout,
+        },
+        started,
+    )
+}
+
+#[test]
+fn a_timed_out_job_that_fails_is_retried_with_a_timeout_note() {
+    let (_dir, path) = temp_db();
+    let (worker, _) = until_cancelled(false, Some(Duration::from_millis(200)));
+    let client = client_with(&path, worker);
+    client.start().unwrap();
+    let opts = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let id = client.insert(Noop { n: 1 }, Some(opts)).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Discarded);
+    assert!(job.errors[0].error.contains("timeout"), "{:?}", job.errors);
+}
+
+#[test]
+fn a_timed_out_job_that_returns_ok_completes() {
+    let (_dir, path) = temp_db();
+    let (worker, _) = until_cancelled(true, Some(Duration::from_millis(100)));
+    let client = client_with(&path, worker);
+    client.start().unwrap();
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_for_state(&client, id, JobState::Completed);
+}
+
+#[test]
+fn job_cancel_from_another_client_ends_a_running_job_cancelled() {
+    let (_dir, path) = temp_db();
+    let (worker, started) = until_cancelled(false, None);
+    let client = client_with(&path, worker);
+    client.start().unwrap();
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_until("the job to start", || started.load(Ordering::SeqCst));
+    let other = Client::builder(&path).build().unwrap();
+    let flagged = other.job_cancel(id).unwrap();
+    assert_eq!(flagged.state, JobState::Running);
+    assert!(flagged.metadata.get("cancel_attempted_at").is_some());
+    let job = wait_for_state(&client, id, JobState::Cancelled);
+    assert!(job.finalized_at.is_some());
+}
+
+#[test]
+fn stop_waits_for_running_jobs_and_leaves_none_running() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(8))
+        .worker(work_fn::<Noop, _>(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(())
+        }))
+        .build()
+        .unwrap();
+    let batch = (0..200)
+        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
+        .collect();
+    client.insert_many(batch).unwrap();
+    client.start().unwrap();
+    wait_until("some jobs to complete", || {
+        client
+            .job_counts()
+            .unwrap()
+            .iter()
+            .any(|(_, s, _)| *s == JobState::Completed)
+    });
+    client.stop().unwrap();
+    let counts = client.job_counts().unwrap();
+    assert!(
+        counts.iter().all(|(_, s, _)| *s != JobState::Running),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn stop_and_cancel_records_failures_as_retries_not_cancellations() {
+    let (_dir, path) = temp_db();
+    let (worker, started) = until_cancelled(false, None);
+    let client = client_with(&path, worker);
+    client.start().unwrap();
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_until("the job to start", || started.load(Ordering::SeqCst));
+    client.stop_and_cancel().unwrap();
+    let job = client.job_get(id).unwrap();
+    assert!(
+        matches!(job.state, JobState::Available | JobState::Retryable),
+        "{:?}",
+        job.state
+    );
+    assert_eq!(job.errors.len(), 1);
+}
+
+#[test]
+fn stop_past_its_deadline_names_the_jobs_still_running() {
+    let (_dir, path) = temp_db();
+    let (worker, started) = until_cancelled(false, None);
+    let client = client_with(&path, worker);
+    client.start().unwrap();
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_until("the job to start", || started.load(Ordering::SeqCst));
+    match client.stop_timeout(Duration::from_millis(100)) {
+        Err(Error::StopTimeout { job_ids }) => assert_eq!(job_ids, vec![id]),
+        other => panic!("expected StopTimeout, got {other:?}"),
+    }
+}
+
+#[test]
+fn dropping_a_started_client_stops_it_gracefully() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(4))
+        .worker(work_fn::<Noop, _>(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            Ok(())
+        }))
+        .build()
+        .unwrap();
+    let batch = (0..50)
+        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
+        .collect();
+    client.insert_many(batch).unwrap();
+    client.start().unwrap();
+    wait_until("a job to complete", || {
+        client
+            .job_counts()
+            .unwrap()
+            .iter()
+            .any(|(_, s, _)| *s == JobState::Completed)
+    });
+    drop(client);
+    let reader = Client::builder(&path).build().unwrap();
+    let counts = reader.job_counts().unwrap();
+    assert!(
+        counts.iter().all(|(_, s, _)| *s != JobState::Running),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn an_insert_from_another_connection_is_noticed_without_polling() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        // Polling would take an hour: only the data_version watcher can wake it.
+        .poll_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    let inserter = Client::builder(&path).build().unwrap();
+    let id = inserter.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_for_state(&client, id, JobState::Completed);
+}
+
+#[test]
+fn a_paused_queue_claims_nothing_until_resumed() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let admin = Client::builder(&path).build().unwrap();
+    let paused = client.subscribe(&[EventKind::QueuePaused]);
+    admin.queue_pause("default").unwrap();
+    client.start().unwrap();
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    // Several poll intervals and wake-ups pass; the job must stay available.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(client.job_get(id).unwrap().state, JobState::Available);
+    assert!(
+        paused.try_recv().is_err(),
+        "the event belongs to the client that paused"
+    );
+    admin.queue_resume("default").unwrap();
+    wait_for_state(&client, id, JobState::Completed);
+}
+
+#[test]
+fn subscribers_get_job_events_with_timings() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Noop, _>(|job| match job.args.n {
+            0 => Ok(()),
+            1 => Err(WorkError::failure("no")),
+            2 => Err(WorkError::cancel("stop")),
+            _ => Err(WorkError::snooze(Duration::from_secs(60))),
+        }))
+        .build()
+        .unwrap();
+    let events = client.subscribe(&[
+        EventKind::JobCompleted,
+        EventKind::JobFailed,
+        EventKind::JobCancelled,
+        EventKind::JobSnoozed,
+    ]);
+    client.start().unwrap();
+    let once = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    for n in 0..4 {
+        client.insert(Noop { n }, Some(once.clone())).unwrap();
+    }
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        let event = events.recv_timeout(common::DEADLINE).expect("an event");
+        let job = event.job.expect("job events carry the job");
+        let stats = event.stats.expect("job events carry timings");
+        assert!(stats.run_duration < common::DEADLINE);
+        kinds.push((job.args.clone(), event.kind, job.state));
+    }
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds.iter().map(|k| (k.1, k.2)).collect::<Vec<_>>(),
+        vec![
+            (EventKind::JobCompleted, JobState::Completed),
+            (EventKind::JobFailed, JobState::Discarded),
+            (EventKind::JobCancelled, JobState::Cancelled),
+            (EventKind::JobSnoozed, JobState::Scheduled),
+        ]
+    );
+}
+
+#[test]
+fn a_full_subscription_drops_events_instead_of_blocking_workers() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(4))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .build()
+        .unwrap();
+    let _never_read = client.subscribe(&[EventKind::JobCompleted]);
+    let n = riverlite::event::SUBSCRIPTION_CAPACITY + 500;
+    let batch = (0..n as i64)
+        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
+        .collect();
+    client.insert_many(batch).unwrap();
+    client.start().unwrap();
+    wait_until("every job to complete", || {
+        client
+            .job_counts()
+            .unwrap()
+            .iter()
+            .all(|(_, s, _)| *s == JobState::Completed)
+    });
+    client.stop().unwrap();
+    assert_eq!(client.dropped_events(), 500);
+}

@@ -1,0 +1,288 @@
+//! A working client records every outcome River's way: complete, retry, discard, snooze, cancel, panic.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{temp_db, wait_for_state, wait_until, Noop};
+use riverlite::{
+    work_fn, Client, InsertOpts, JobArgs, JobRow, JobState, QueueConfig, RetryPolicy, WorkError,
+};
+use serde::{Deserialize, Serialize};
+
+/// Retries at once, so retry tests need no waiting.
+struct RetryNow;
+impl RetryPolicy for RetryNow {
+    fn next_retry(&self, _job: &JobRow, now: DateTime<Utc>) -> DateTime<Utc> {
+        now
+    }
+}
+
+fn working_client<F>(path: &std::path::Path, f: F) -> Client
+where
+    F: Fn(&riverlite::Job<Noop>) -> Result<(), WorkError> + Send + Sync + 'static,
+{
+    let client = Client::builder(path)
+        .queue("default", QueueConfig::new(4))
+        .worker(work_fn::<Noop, _>(f))
+        .retry_policy(RetryNow)
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    client
+}
+
+#[test]
+fn a_job_that_fails_twice_then_succeeds_completes_on_attempt_three() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |job| {
+        if job.attempt < 3 {
+            Err(WorkError::failure(format!("failure {}", job.attempt)))
+        } else {
+            Ok(())
+        }
+    });
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Completed);
+    assert_eq!(job.attempt, 3);
+    assert_eq!(job.errors.len(), 2);
+    assert_eq!(job.errors[0].error, "failure 1");
+    assert_eq!(job.errors[1].attempt, 2);
+    assert!(job.finalized_at.is_some());
+    client.stop().unwrap();
+}
+
+#[test]
+fn a_failure_with_max_attempts_one_is_discarded() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |_| Err(WorkError::failure("boom")));
+    let opts = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let id = client.insert(Noop { n: 1 }, Some(opts)).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Discarded);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(job.errors.len(), 1);
+    assert!(job.finalized_at.is_some());
+}
+
+#[test]
+fn the_default_backoff_retries_after_about_one_second_then_sixteen() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Noop, _>(|_| Err(WorkError::failure("nope"))))
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_until("the first failure", || {
+        client.job_get(id).unwrap().errors.len() == 1
+    });
+    let job = client.job_get(id).unwrap();
+    let delay = (job.scheduled_at - job.errors[0].at).num_milliseconds();
+    assert!(
+        (850..=1150).contains(&delay),
+        "first retry after {delay} ms"
+    );
+    // Due within the scheduler interval: available at once with a future scheduled_at.
+    assert!(
+        matches!(job.state, JobState::Available | JobState::Running),
+        "{:?}",
+        job.state
+    );
+
+    wait_until("the second failure", || {
+        client.job_get(id).unwrap().errors.len() == 2
+    });
+    let job = client.job_get(id).unwrap();
+    let delay = (job.scheduled_at - job.errors[1].at).num_milliseconds();
+    assert!(
+        (14_000..=18_000).contains(&delay),
+        "second retry after {delay} ms"
+    );
+    assert_eq!(job.state, JobState::Retryable);
+    client.stop().unwrap();
+}
+
+#[test]
+fn a_snoozed_job_keeps_its_attempt_and_counts_snoozes() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |job| {
+        let snoozes = job
+            .metadata
+            .get("snoozes")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        if snoozes < 2 {
+            Err(WorkError::snooze(Duration::from_millis(1)))
+        } else {
+            Ok(())
+        }
+    });
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Completed);
+    assert_eq!(job.attempt, 1, "snoozes give their attempt back");
+    assert_eq!(job.metadata["snoozes"], 2);
+    assert!(job.errors.is_empty());
+}
+
+#[test]
+fn a_long_snooze_schedules_the_job() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |_| Err(WorkError::snooze(Duration::from_secs(3600))));
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Scheduled);
+    assert_eq!(job.attempt, 0);
+    assert!(job.scheduled_at > Utc::now() + chrono::Duration::minutes(59));
+}
+
+#[test]
+fn work_error_cancel_cancels_the_job() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |_| Err(WorkError::cancel("not needed")));
+    let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Cancelled);
+    assert!(job.finalized_at.is_some());
+    assert!(job.errors[0].error.contains("not needed"));
+}
+
+#[test]
+fn a_panic_is_recorded_and_the_client_keeps_working() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |job| {
+        if job.args.n == 1 {
+            panic!("worker exploded on {}", job.args.n);
+        }
+        Ok(())
+    });
+    let opts = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let bad = client.insert(Noop { n: 1 }, Some(opts)).unwrap().job.id;
+    let job = wait_for_state(&client, bad, JobState::Discarded);
+    assert!(
+        job.errors[0].error.contains("worker exploded on 1"),
+        "{:?}",
+        job.errors
+    );
+    let good = client.insert(Noop { n: 2 }, None).unwrap().job.id;
+    wait_for_state(&client, good, JobState::Completed);
+}
+
+#[derive(Serialize, Deserialize)]
+struct Orphan {
+    id: i64,
+}
+impl JobArgs for Orphan {
+    const KIND: &'static str = "orphan_kind";
+}
+
+#[test]
+fn an_unknown_kind_gets_an_error_and_the_client_keeps_working() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |_| Ok(()));
+    let opts = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let id = client.insert(Orphan { id: 7 }, Some(opts)).unwrap().job.id;
+    let job = wait_for_state(&client, id, JobState::Discarded);
+    assert!(
+        job.errors[0].error.contains("orphan_kind"),
+        "{:?}",
+        job.errors
+    );
+    let good = client.insert(Noop { n: 2 }, None).unwrap().job.id;
+    wait_for_state(&client, good, JobState::Completed);
+}
+
+#[derive(Serialize, Deserialize)]
+struct OldNoop {
+    count: i64,
+}
+impl JobArgs for OldNoop {
+    const KIND: &'static str = "noop";
+}
+
+#[test]
+fn args_that_no_longer_decode_get_an_error_naming_the_field() {
+    let (_dir, path) = temp_db();
+    let client = working_client(&path, |_| Ok(()));
+    let opts = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let id = client
+        .insert(OldNoop { count: 1 }, Some(opts))
+        .unwrap()
+        .job
+        .id;
+    let job = wait_for_state(&client, id, JobState::Discarded);
+    assert!(job.errors[0].error.contains("`n`"), "{:?}", job.errors);
+}
+
+#[test]
+fn priority_order_holds_within_a_queue() {
+    let (_dir, path) = temp_db();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = order.clone();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Noop, _>(move |job| {
+            seen.lock().unwrap().push(job.priority);
+            Ok(())
+        }))
+        .build()
+        .unwrap();
+    for priority in [4u8, 2, 3, 1, 4, 1] {
+        let opts = InsertOpts {
+            priority: Some(priority),
+            ..Default::default()
+        };
+        client.insert(Noop { n: 0 }, Some(opts)).unwrap();
+    }
+    client.start().unwrap();
+    wait_until("all six jobs", || order.lock().unwrap().len() == 6);
+    assert_eq!(*order.lock().unwrap(), vec![1, 1, 2, 3, 4, 4]);
+}
+
+#[test]
+fn max_workers_is_never_exceeded() {
+    let (_dir, path) = temp_db();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (r, p) = (running.clone(), peak.clone());
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(20))
+        .worker(work_fn::<Noop, _>(move |_| {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            r.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }))
+        .build()
+        .unwrap();
+    let batch = (0..500)
+        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
+        .collect();
+    client.insert_many(batch).unwrap();
+    client.start().unwrap();
+    wait_until("all jobs completed", || {
+        client
+            .job_counts()
+            .unwrap()
+            .iter()
+            .all(|(_, s, _)| *s == JobState::Completed)
+    });
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak <= 20, "peak concurrency {peak}");
+    assert!(peak > 1, "jobs ran concurrently");
+}
