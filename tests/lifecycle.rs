@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{temp_db, wait_for_state, wait_until, Noop};
+use common::{
+    all_in_state, any_in_state, insert_noops, noop_client, temp_db, wait_for_state, wait_until,
+    Noop,
+};
 use riverlite::{
     work_fn, Client, Error, EventKind, InsertOpts, Job, JobState, QueueConfig, WorkError, Worker,
 };
@@ -103,25 +106,14 @@ fn job_cancel_from_another_client_ends_a_running_job_cancelled() {
 #[test]
 fn stop_waits_for_running_jobs_and_leaves_none_running() {
     let (_dir, path) = temp_db();
-    let client = Client::builder(&path)
-        .queue("default", QueueConfig::new(8))
-        .worker(work_fn::<Noop, _>(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            Ok(())
-        }))
-        .build()
-        .unwrap();
-    let batch = (0..200)
-        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
-        .collect();
-    client.insert_many(batch).unwrap();
+    let client = noop_client(&path, 8, |_| {
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(())
+    });
+    insert_noops(&client, 200);
     client.start().unwrap();
     wait_until("some jobs to complete", || {
-        client
-            .job_counts()
-            .unwrap()
-            .iter()
-            .any(|(_, s, _)| *s == JobState::Completed)
+        any_in_state(&client, JobState::Completed)
     });
     client.stop().unwrap();
     let counts = client.job_counts().unwrap();
@@ -166,25 +158,14 @@ fn stop_past_its_deadline_names_the_jobs_still_running() {
 #[test]
 fn dropping_a_started_client_stops_it_gracefully() {
     let (_dir, path) = temp_db();
-    let client = Client::builder(&path)
-        .queue("default", QueueConfig::new(4))
-        .worker(work_fn::<Noop, _>(|_| {
-            std::thread::sleep(Duration::from_millis(10));
-            Ok(())
-        }))
-        .build()
-        .unwrap();
-    let batch = (0..50)
-        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
-        .collect();
-    client.insert_many(batch).unwrap();
+    let client = noop_client(&path, 4, |_| {
+        std::thread::sleep(Duration::from_millis(10));
+        Ok(())
+    });
+    insert_noops(&client, 50);
     client.start().unwrap();
     wait_until("a job to complete", || {
-        client
-            .job_counts()
-            .unwrap()
-            .iter()
-            .any(|(_, s, _)| *s == JobState::Completed)
+        any_in_state(&client, JobState::Completed)
     });
     drop(client);
     let reader = Client::builder(&path).build().unwrap();
@@ -293,17 +274,10 @@ fn a_full_subscription_drops_events_instead_of_blocking_workers() {
         .unwrap();
     let _never_read = client.subscribe(&[EventKind::JobCompleted]);
     let n = riverlite::event::SUBSCRIPTION_CAPACITY + 500;
-    let batch = (0..n as i64)
-        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
-        .collect();
-    client.insert_many(batch).unwrap();
+    insert_noops(&client, n as i64);
     client.start().unwrap();
     wait_until("every job to complete", || {
-        client
-            .job_counts()
-            .unwrap()
-            .iter()
-            .all(|(_, s, _)| *s == JobState::Completed)
+        all_in_state(&client, JobState::Completed)
     });
     client.stop().unwrap();
     assert_eq!(client.dropped_events(), 500);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{temp_db, wait_for_state, wait_until, Noop};
+use common::{all_in_state, insert_noops, noop_client, temp_db, wait_for_state, wait_until, Noop};
 use riverlite::{
     work_fn, Client, InsertOpts, JobArgs, JobRow, JobState, QueueConfig, RetryPolicy, WorkError,
 };
@@ -233,14 +233,10 @@ fn priority_order_holds_within_a_queue() {
     let (_dir, path) = temp_db();
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = order.clone();
-    let client = Client::builder(&path)
-        .queue("default", QueueConfig::new(1))
-        .worker(work_fn::<Noop, _>(move |job| {
-            seen.lock().unwrap().push(job.priority);
-            Ok(())
-        }))
-        .build()
-        .unwrap();
+    let client = noop_client(&path, 1, move |job| {
+        seen.lock().unwrap().push(job.priority);
+        Ok(())
+    });
     for priority in [4u8, 2, 3, 1, 4, 1] {
         let opts = InsertOpts {
             priority: Some(priority),
@@ -259,28 +255,17 @@ fn max_workers_is_never_exceeded() {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (r, p) = (running.clone(), peak.clone());
-    let client = Client::builder(&path)
-        .queue("default", QueueConfig::new(20))
-        .worker(work_fn::<Noop, _>(move |_| {
-            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
-            p.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(2));
-            r.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        }))
-        .build()
-        .unwrap();
-    let batch = (0..500)
-        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
-        .collect();
-    client.insert_many(batch).unwrap();
+    let client = noop_client(&path, 20, move |_| {
+        let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+        p.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        r.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    });
+    insert_noops(&client, 500);
     client.start().unwrap();
     wait_until("all jobs completed", || {
-        client
-            .job_counts()
-            .unwrap()
-            .iter()
-            .all(|(_, s, _)| *s == JobState::Completed)
+        all_in_state(&client, JobState::Completed)
     });
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= 20, "peak concurrency {peak}");

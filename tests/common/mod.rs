@@ -51,3 +51,41 @@ pub struct Noop {
 impl JobArgs for Noop {
     const KIND: &'static str = "noop";
 }
+
+/// True when every job in the database is in `state`.
+pub fn all_in_state(client: &Client, state: JobState) -> bool {
+    client
+        .job_counts()
+        .unwrap()
+        .iter()
+        .all(|(_, s, _)| *s == state)
+}
+
+/// True when some job is in `state`.
+pub fn any_in_state(client: &Client, state: JobState) -> bool {
+    client
+        .job_counts()
+        .unwrap()
+        .iter()
+        .any(|(_, s, _)| *s == state)
+}
+
+/// Inserts `n` Noop jobs in one batch.
+pub fn insert_noops(client: &Client, n: i64) {
+    let batch = (0..n)
+        .map(|n| riverlite::InsertManyParams::new(Noop { n }))
+        .collect();
+    client.insert_many(batch).unwrap();
+}
+
+/// A working client on `path` with one `default` queue running `work`.
+pub fn noop_client<F>(path: &std::path::Path, max_workers: usize, work: F) -> Client
+where
+    F: Fn(&riverlite::Job<Noop>) -> Result<(), riverlite::WorkError> + Send + Sync + 'static,
+{
+    Client::builder(path)
+        .queue("default", riverlite::QueueConfig::new(max_workers))
+        .worker(riverlite::work_fn::<Noop, _>(work))
+        .build()
+        .unwrap()
+}
