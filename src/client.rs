@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,11 +19,14 @@ use crate::event::{Event, EventBus, EventKind};
 use crate::insert::{self, InsertManyParams, InsertOpts, InsertResult, NewJob};
 use crate::job::{JobRow, JobState};
 use crate::job_list::{JobListPage, JobListParams};
-use crate::periodic::PeriodicJob;
+use crate::leader::{Elector, LivenessLock, LockPaths};
+use crate::maintenance::{Cleaner, Maintenance, PeriodicEnqueuer, Rescuer, Scheduler, Timer};
+use crate::periodic::{PeriodicJob, PeriodicJobs, PeriodicRegistry};
 use crate::producer::{Producer, ProducerChannels, RunningJobs, WorkerContext};
 use crate::retry::{DefaultRetryPolicy, RetryPolicy};
 use crate::worker::{AnyWorker, Registered, Worker};
 
+pub use crate::db::leader::LeaderRow;
 pub use crate::db::queues::QueueRow;
 
 /// Largest `max_workers` a queue accepts.
@@ -343,6 +347,10 @@ impl ClientBuilder {
             Source::Path(path) => Db::open(&path, &self.db_options)?,
             Source::Pool(pool) => Db::from_pool(pool, self.db_options.migrate)?,
         };
+        let mut periodic = PeriodicRegistry::default();
+        for job in self.periodic_jobs {
+            periodic.add(job)?;
+        }
         let wakers = self
             .queues
             .iter()
@@ -355,7 +363,9 @@ impl ClientBuilder {
                 queues: self.queues,
                 wakers,
                 workers: Arc::new(self.workers),
-                periodic_jobs: self.periodic_jobs,
+                periodic: Arc::new(Mutex::new(periodic)),
+                nudge: crossbeam_channel::bounded(1),
+                is_leader: Arc::new(AtomicBool::new(false)),
                 events: Arc::new(EventBus::default()),
                 runtime: Mutex::new(None),
             }),
@@ -370,8 +380,10 @@ struct Inner {
     /// One wake channel per queue (same order as `queues`).
     wakers: Vec<(Sender<()>, Receiver<()>)>,
     workers: Arc<HashMap<&'static str, Arc<dyn AnyWorker>>>,
-    #[allow(dead_code)]
-    periodic_jobs: Vec<PeriodicJob>,
+    periodic: Arc<Mutex<PeriodicRegistry>>,
+    /// Wakes the leader loop when periodic jobs change.
+    nudge: (Sender<()>, Receiver<()>),
+    is_leader: Arc<AtomicBool>,
     events: Arc<EventBus>,
     runtime: Mutex<Option<Runtime>>,
 }
@@ -384,6 +396,8 @@ struct Runtime {
     producers_alive: Receiver<()>,
     running: Vec<Arc<RunningJobs>>,
     threads: Vec<JoinHandle<()>>,
+    /// Held while started (file databases only).
+    liveness: Option<LivenessLock>,
 }
 
 /// A riverlite client: inserts and administers jobs, and (for a working
@@ -702,6 +716,15 @@ impl Client {
                 .try_for_each(|(name, _)| db::queues::register(tx, name, now))
         })?;
 
+        let lock_paths = match inner.db.file() {
+            Some(file) => Some(LockPaths::for_database(file)?),
+            None => None,
+        };
+        let liveness = match &lock_paths {
+            Some(paths) => Some(LivenessLock::acquire(paths, &inner.config.id)?),
+            None => None,
+        };
+
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
@@ -760,11 +783,15 @@ impl Client {
                 crate::producer::watch_database(db, wakers, interval, stop)
             })?);
         }
+        let elector = self.elector(lock_paths);
+        let (stop, nudge) = (stop_rx.clone(), inner.nudge.1.clone());
+        threads.push(spawn("riverlite-leader", move || elector.run(stop, nudge))?);
         *runtime = Some(Runtime {
             stop: stop_tx,
             producers_alive: alive_rx,
             running,
             threads,
+            liveness,
         });
         Ok(())
     }
@@ -806,13 +833,87 @@ impl Client {
             None => runtime.producers_alive.recv().is_err(),
         };
         if !waited {
+            if let Some(liveness) = runtime.liveness {
+                liveness.keep_until_exit();
+            }
             let job_ids = runtime.running.iter().flat_map(|r| r.ids()).collect();
             return Err(Error::StopTimeout { job_ids });
         }
         for thread in runtime.threads {
             let _ = thread.join();
         }
+        if let Some(liveness) = runtime.liveness {
+            liveness.release();
+        }
         Ok(())
+    }
+
+    fn elector(&self, paths: Option<LockPaths>) -> Elector {
+        let inner = &self.inner;
+        let m = &inner.config.maintenance;
+        let wakers = inner.wakers.iter().map(|(tx, _)| tx.clone()).collect();
+        Elector {
+            client_id: inner.config.id.clone(),
+            db: inner.db.clone(),
+            paths,
+            interval: m.election_interval,
+            is_leader: inner.is_leader.clone(),
+            events: inner.events.clone(),
+            maintenance: Maintenance {
+                scheduler: Scheduler {
+                    db: inner.db.clone(),
+                    timer: Timer::new(m.scheduler_interval),
+                },
+                rescuer: Rescuer {
+                    db: inner.db.clone(),
+                    timer: Timer::new(m.rescuer_interval),
+                    rescue_after: m.rescue_stuck_jobs_after,
+                    default_timeout: inner.config.job_timeout,
+                    workers: inner.workers.clone(),
+                    retry_policy: inner.config.retry_policy.clone(),
+                },
+                cleaner: Cleaner {
+                    db: inner.db.clone(),
+                    timer: Timer::new(m.cleaner_interval),
+                    retention: [
+                        (JobState::Completed, m.completed_retention),
+                        (JobState::Cancelled, m.cancelled_retention),
+                        (JobState::Discarded, m.discarded_retention),
+                    ],
+                },
+                periodic: PeriodicEnqueuer::new(
+                    inner.db.clone(),
+                    inner.periodic.clone(),
+                    inner.config.insert_defaults.clone(),
+                    wakers,
+                ),
+            },
+        }
+    }
+
+    /// True while this client is the leader (it runs the maintenance
+    /// services and periodic jobs). Insert-only clients never lead.
+    pub fn is_leader(&self) -> bool {
+        self.inner.is_leader.load(Ordering::SeqCst)
+    }
+
+    /// The leader recorded in `river_leader`, if any.
+    pub fn leader(&self) -> Result<Option<LeaderRow>> {
+        db::leader::get(&*self.inner.db.conn()?)
+    }
+
+    /// The periodic jobs of a working client, to add or remove at run time.
+    /// `Error::InsertOnly` on an insert-only client.
+    pub fn periodic_jobs(&self) -> Result<PeriodicJobs<'_>> {
+        if self.is_insert_only() {
+            return Err(Error::InsertOnly(
+                "periodic jobs run on a client that works jobs",
+            ));
+        }
+        Ok(PeriodicJobs {
+            registry: &self.inner.periodic,
+            nudge: &self.inner.nudge.0,
+        })
     }
 }
 

@@ -347,6 +347,16 @@ fn unique_key(
     Ok(Sha256::digest(key.as_bytes()).to_vec())
 }
 
+/// The unique key of one periodic run: one row per (periodic job id, target
+/// time), in every state, so no leader inserts the same run twice.
+pub(crate) fn periodic_unique_key(id: &str, target: DateTime<Utc>) -> (Vec<u8>, u8) {
+    let key = format!(
+        "&periodic_job_id={id}&target={}",
+        target.to_rfc3339_opts(SecondsFormat::Millis, true)
+    );
+    (Sha256::digest(key.as_bytes()).to_vec(), u8::MAX)
+}
+
 /// The args object with its top-level keys sorted and values kept as encoded.
 fn sorted_args(args: &str) -> Result<String> {
     let map: std::collections::BTreeMap<&str, &RawValue> = serde_json::from_str(args)?;

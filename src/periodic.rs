@@ -203,7 +203,7 @@ type Constructor = dyn Fn() -> Option<InsertManyParams> + Send + Sync;
 #[derive(Clone)]
 pub struct PeriodicJob {
     pub(crate) schedule: Schedule,
-    #[allow(dead_code)] // read by the periodic enqueuer
+    pub(crate) kind: &'static str,
     pub(crate) constructor: Arc<Constructor>,
     pub(crate) id: Option<String>,
     pub(crate) run_on_start: bool,
@@ -240,6 +240,7 @@ impl PeriodicJob {
     {
         PeriodicJob {
             schedule,
+            kind: A::KIND,
             constructor: Arc::new(move || {
                 constructor().map(|(args, opts)| InsertManyParams::new(args).opts(opts))
             }),
@@ -269,6 +270,93 @@ impl PeriodicJob {
             ))),
             _ => Ok(()),
         }
+    }
+}
+
+/// Identifies a periodic job added to a running client, for removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeriodicJobHandle(pub(crate) u64);
+
+/// The periodic jobs of a client, shared by the client (which edits them)
+/// and the leader's enqueuer (which follows the edits).
+#[derive(Default)]
+pub(crate) struct PeriodicRegistry {
+    pub entries: Vec<(PeriodicJobHandle, PeriodicJob)>,
+    next_handle: u64,
+    /// Bumped on every change, so the enqueuer knows to look again.
+    pub version: u64,
+}
+
+impl PeriodicRegistry {
+    pub(crate) fn add(&mut self, job: PeriodicJob) -> Result<PeriodicJobHandle> {
+        job.validate()?;
+        if let Some(id) = &job.id {
+            if self.entries.iter().any(|(_, j)| j.id.as_ref() == Some(id)) {
+                return Err(Error::Config(format!(
+                    "two periodic jobs have the id {id:?}"
+                )));
+            }
+        }
+        self.next_handle += 1;
+        let handle = PeriodicJobHandle(self.next_handle);
+        self.entries.push((handle, job));
+        self.version += 1;
+        Ok(handle)
+    }
+
+    fn retain(&mut self, keep: impl Fn(&(PeriodicJobHandle, PeriodicJob)) -> bool) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(keep);
+        let changed = self.entries.len() != before;
+        if changed {
+            self.version += 1;
+        }
+        changed
+    }
+}
+
+/// Adds and removes periodic jobs of a running client; changes take effect
+/// at once. Get it from `Client::periodic_jobs()`.
+pub struct PeriodicJobs<'a> {
+    pub(crate) registry: &'a std::sync::Mutex<PeriodicRegistry>,
+    pub(crate) nudge: &'a crossbeam_channel::Sender<()>,
+}
+
+impl PeriodicJobs<'_> {
+    fn edit<T>(&self, f: impl FnOnce(&mut PeriodicRegistry) -> T) -> T {
+        let out = f(&mut self.registry.lock().unwrap_or_else(|p| p.into_inner()));
+        let _ = self.nudge.try_send(());
+        out
+    }
+
+    /// Adds a periodic job; a duplicate id is `Error::Config`.
+    pub fn add(&self, job: PeriodicJob) -> Result<PeriodicJobHandle> {
+        self.edit(|r| r.add(job))
+    }
+
+    /// Removes a job by handle; returns whether it was there.
+    pub fn remove(&self, handle: PeriodicJobHandle) -> bool {
+        self.edit(|r| r.retain(|(h, _)| *h != handle))
+    }
+
+    /// Removes the job with this id; returns whether it was there.
+    pub fn remove_by_id(&self, id: &str) -> bool {
+        self.edit(|r| r.retain(|(_, j)| j.id.as_deref() != Some(id)))
+    }
+
+    /// Removes every periodic job.
+    pub fn clear(&self) {
+        self.edit(|r| r.retain(|_| false));
+    }
+
+    /// How many periodic jobs are configured.
+    pub fn len(&self) -> usize {
+        self.edit(|r| r.entries.len())
+    }
+
+    /// True when no periodic job is configured.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -186,6 +186,10 @@ pub(crate) trait AnyWorker: Send + Sync {
         control: Arc<JobControl>,
         default_timeout: Option<Duration>,
     ) -> (JobRow, WorkOutcome);
+
+    /// The worker's timeout for this job: `None` when it defers to the
+    /// client's default (or the args no longer decode).
+    fn timeout(&self, row: &JobRow) -> Option<Duration>;
 }
 
 /// Adapts a typed `Worker<A>` to `AnyWorker`.
@@ -220,6 +224,14 @@ fn failed(message: String) -> WorkOutcome {
 }
 
 impl<A: JobArgs, W: Worker<A>> AnyWorker for Registered<A, W> {
+    fn timeout(&self, row: &JobRow) -> Option<Duration> {
+        let args: A = serde_json::from_str(&row.args).ok()?;
+        let job = Job::new(args, row.clone(), Arc::new(JobControl::default()));
+        catch_unwind(AssertUnwindSafe(|| self.worker.timeout(&job)))
+            .ok()
+            .flatten()
+    }
+
     fn run(
         &self,
         row: JobRow,

@@ -4,6 +4,7 @@
 
 pub(crate) mod jobs;
 pub(crate) mod leader;
+pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod queues;
 pub(crate) mod time;
@@ -67,8 +68,9 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
     } else {
         "NORMAL"
     };
+    // journal_size_limit lets checkpoints shrink a WAL that a burst grew.
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;"
     ))?;
     Ok(())
 }
@@ -158,6 +160,13 @@ impl Db {
         // A panic while holding this lock poisons nothing we rely on: the
         // guarded state is the database, which rolled back.
         self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on a connection while holding the in-process write lock,
+    /// outside any transaction (for PRAGMAs such as checkpoints).
+    pub(crate) fn exclusive<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let _guard = self.lock_writes();
+        f(&*self.conn()?)
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits it.

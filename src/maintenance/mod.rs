@@ -1,0 +1,114 @@
+//! Leader-only services: the scheduler, the rescuer, the cleaner and the periodic enqueuer.
+//!
+//! The elector drives them from its thread while this client leads; each
+//! runs on its own interval and logs (never propagates) its errors, since a
+//! failed pass is simply retried on the next one.
+
+mod cleaner;
+mod periodic_enqueuer;
+mod rescuer;
+mod scheduler;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+pub(crate) use cleaner::Cleaner;
+pub(crate) use periodic_enqueuer::PeriodicEnqueuer;
+pub(crate) use rescuer::Rescuer;
+pub(crate) use scheduler::Scheduler;
+
+/// When a service next runs.
+#[derive(Debug)]
+pub(crate) struct Timer {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Timer {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Timer {
+            interval,
+            next: Instant::now(),
+        }
+    }
+
+    /// True (and re-armed) when the interval has passed.
+    fn fire(&mut self) -> bool {
+        let now = Instant::now();
+        if now < self.next {
+            return false;
+        }
+        self.next = now + self.interval;
+        true
+    }
+
+    fn run_now(&mut self) {
+        self.next = Instant::now();
+    }
+
+    fn until_next(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+}
+
+/// The leader's services.
+pub(crate) struct Maintenance {
+    pub scheduler: Scheduler,
+    pub rescuer: Rescuer,
+    pub cleaner: Cleaner,
+    pub periodic: PeriodicEnqueuer,
+}
+
+impl Maintenance {
+    /// A fresh leader runs every service at once and catches up periodic jobs.
+    pub(crate) fn on_elected(&mut self, now: DateTime<Utc>) {
+        self.scheduler.timer.run_now();
+        self.rescuer.timer.run_now();
+        self.cleaner.timer.run_now();
+        self.periodic.on_elected(now);
+    }
+
+    /// Runs what is due. Clients in `dead_clients` had their liveness lock
+    /// released, so their jobs are rescued at once. Returns whether those
+    /// were rescued (so their lock files may go).
+    pub(crate) fn tick(&mut self, now: DateTime<Utc>, dead_clients: &[String]) -> bool {
+        let mut rescued = true;
+        if self.rescuer.timer.fire() || !dead_clients.is_empty() {
+            match self.rescuer.run(now, dead_clients) {
+                // Orphans were rescued as due now: schedule them at once.
+                Ok(n) if n > 0 => self.scheduler.timer.run_now(),
+                Ok(_) => {}
+                Err(e) => {
+                    rescued = false;
+                    log::warn!("riverlite: rescuer pass failed: {e}");
+                }
+            }
+        }
+        if self.scheduler.timer.fire() {
+            if let Err(e) = self.scheduler.run(now) {
+                log::warn!("riverlite: scheduler pass failed: {e}");
+            }
+        }
+        if self.cleaner.timer.fire() {
+            if let Err(e) = self.cleaner.run(now) {
+                log::warn!("riverlite: cleaner pass failed: {e}");
+            }
+        }
+        self.periodic.tick(now);
+        rescued
+    }
+
+    /// How long until some service is due.
+    pub(crate) fn next_due(&self) -> Duration {
+        [
+            self.scheduler.timer.until_next(),
+            self.rescuer.timer.until_next(),
+            self.cleaner.timer.until_next(),
+            self.periodic.until_next(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_secs(1))
+    }
+}

@@ -1,0 +1,203 @@
+//! The periodic enqueuer: inserts each periodic job at its target times, once per target even across leader changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::Sender;
+
+use crate::db::{jobs, maintenance, Db};
+use crate::error::Result;
+use crate::insert::{self, InsertOpts};
+use crate::periodic::{PeriodicJob, PeriodicJobHandle, PeriodicRegistry};
+
+/// Inserts periodic jobs while this client leads.
+pub(crate) struct PeriodicEnqueuer {
+    pub db: Arc<Db>,
+    pub registry: Arc<Mutex<PeriodicRegistry>>,
+    pub insert_defaults: InsertOpts,
+    /// Wakes this client's producers after an insert.
+    pub wakers: Vec<Sender<()>>,
+    seen_version: Option<u64>,
+    jobs: HashMap<PeriodicJobHandle, (PeriodicJob, Option<DateTime<Utc>>)>,
+}
+
+impl PeriodicEnqueuer {
+    pub(crate) fn new(
+        db: Arc<Db>,
+        registry: Arc<Mutex<PeriodicRegistry>>,
+        insert_defaults: InsertOpts,
+        wakers: Vec<Sender<()>>,
+    ) -> Self {
+        PeriodicEnqueuer {
+            db,
+            registry,
+            insert_defaults,
+            wakers,
+            seen_version: None,
+            jobs: HashMap::new(),
+        }
+    }
+
+    /// A new leader: start every job afresh, with at most one catch-up.
+    pub(crate) fn on_elected(&mut self, now: DateTime<Utc>) {
+        self.jobs.clear();
+        self.seen_version = None;
+        self.sync(now, true);
+    }
+
+    /// Inserts every job whose target time has come.
+    pub(crate) fn tick(&mut self, now: DateTime<Utc>) {
+        self.sync(now, false);
+        let mut inserted = false;
+        for (job, next) in self.jobs.values_mut() {
+            let Some(due) = *next else { continue };
+            if due > now {
+                continue;
+            }
+            // After a stall, only the latest missed target runs.
+            let target = job
+                .schedule
+                .latest_at_or_before(now)
+                .unwrap_or(due)
+                .max(due);
+            enqueue(&self.db, &self.insert_defaults, job, target, now);
+            *next = job.schedule.next_after(target);
+            inserted = true;
+        }
+        if inserted {
+            self.wake_producers();
+        }
+    }
+
+    fn wake_producers(&self) {
+        for waker in &self.wakers {
+            let _ = waker.try_send(());
+        }
+    }
+
+    /// How long until the next target.
+    pub(crate) fn until_next(&self) -> Duration {
+        let now = Utc::now();
+        self.jobs
+            .values()
+            .filter_map(|(_, next)| *next)
+            .map(|next| (next - now).to_std().unwrap_or_default())
+            .min()
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// Follows additions and removals made through `Client::periodic_jobs()`.
+    fn sync(&mut self, now: DateTime<Utc>, elected: bool) {
+        let (version, entries) = {
+            let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+            if Some(registry.version) == self.seen_version {
+                return;
+            }
+            (registry.version, registry.entries.clone())
+        };
+        self.seen_version = Some(version);
+        self.jobs
+            .retain(|handle, _| entries.iter().any(|(h, _)| h == handle));
+        for (handle, job) in entries {
+            if self.jobs.contains_key(&handle) {
+                continue;
+            }
+            if let Some(target) = self.start_target(&job, now, elected) {
+                enqueue(&self.db, &self.insert_defaults, &job, target, now);
+                self.wake_producers();
+            }
+            let next = job.schedule.next_after(now);
+            self.jobs.insert(handle, (job, next));
+        }
+    }
+
+    /// The target to insert when a job starts: the current one for
+    /// `run_on_start`; for a new leader, the latest one missed since the
+    /// job's last run (an id makes the insert idempotent across leaders).
+    fn start_target(
+        &self,
+        job: &PeriodicJob,
+        now: DateTime<Utc>,
+        elected: bool,
+    ) -> Option<DateTime<Utc>> {
+        let latest = job.schedule.latest_at_or_before(now)?;
+        if job.run_on_start {
+            return Some(latest);
+        }
+        let id = job.id.as_deref().filter(|_| elected)?;
+        let last = self
+            .db
+            .conn()
+            .and_then(|conn| maintenance::last_periodic_run(&conn, job.kind, id))
+            .ok()
+            .flatten()?;
+        (last < latest).then_some(latest)
+    }
+}
+
+/// Inserts one run of `job` for `target`. Errors are logged: the next
+/// target tries again.
+fn enqueue(
+    db: &Db,
+    defaults: &InsertOpts,
+    job: &PeriodicJob,
+    target: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
+    let Some(params) = (job.constructor)() else {
+        return;
+    };
+    let result = insert_run(db, defaults, job, params, target, now);
+    match result {
+        Ok(true) => log::debug!("riverlite: periodic job {:?} inserted for {target}", job.id),
+        Ok(false) => log::debug!(
+            "riverlite: periodic job {:?} for {target} already inserted",
+            job.id
+        ),
+        Err(e) => log::error!(
+            "riverlite: inserting periodic job {:?} for {target} failed: {e}",
+            job.id
+        ),
+    }
+}
+
+fn insert_run(
+    db: &Db,
+    defaults: &InsertOpts,
+    job: &PeriodicJob,
+    params: insert::InsertManyParams,
+    target: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut opts = params.opts.unwrap_or_default();
+    opts.scheduled_at = Some(target);
+    let mut metadata = opts
+        .metadata
+        .take()
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let Some(object) = metadata.as_object_mut() {
+        object.insert("periodic".into(), true.into());
+        if let Some(id) = &job.id {
+            object.insert("river:periodic_job_id".into(), id.clone().into());
+        }
+    }
+    opts.metadata = Some(metadata);
+    let mut row = insert::prepare(
+        params.kind,
+        params.args,
+        Some(opts),
+        &params.kind_opts,
+        defaults,
+        now,
+    )?;
+    if let Some(id) = &job.id {
+        (row.unique_key, row.unique_states) = {
+            let (key, states) = insert::periodic_unique_key(id, target);
+            (Some(key), Some(states))
+        };
+    }
+    let results = db.write(|tx| jobs::insert(tx, std::slice::from_ref(&row), now))?;
+    Ok(results.iter().any(|r| !r.unique_skipped_as_duplicate))
+}

@@ -1,0 +1,112 @@
+//! The rescuer: recovers running jobs whose client died (liveness lock released) or that ran past their rescue horizon.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Timer;
+use crate::db::{maintenance, Db};
+use crate::error::Result;
+use crate::job::{AttemptError, JobRow, JobState};
+use crate::retry::RetryPolicy;
+use crate::worker::AnyWorker;
+
+/// Makes stuck and orphaned running jobs retryable (or discarded once their
+/// attempts are used up, or cancelled if a cancel was asked for).
+pub(crate) struct Rescuer {
+    pub db: Arc<Db>,
+    pub timer: Timer,
+    pub rescue_after: Duration,
+    pub default_timeout: Option<Duration>,
+    pub workers: Arc<HashMap<&'static str, Arc<dyn AnyWorker>>>,
+    pub retry_policy: Arc<dyn RetryPolicy>,
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Rescuer {
+    /// One pass; returns how many jobs were rescued.
+    pub(crate) fn run(&self, now: DateTime<Utc>, dead_clients: &[String]) -> Result<usize> {
+        let stuck_before = now - to_chrono(self.rescue_after);
+        let candidates = self
+            .db
+            .conn()
+            .and_then(|conn| maintenance::rescue_candidates(&conn, stuck_before, dead_clients))?;
+        let mut rescued = 0;
+        for job in candidates {
+            let orphaned = job
+                .attempted_by
+                .last()
+                .is_some_and(|owner| dead_clients.contains(owner));
+            let Some(reason) = self.rescue_reason(&job, orphaned, now) else {
+                continue;
+            };
+            let (state, scheduled_at) = self.rescued_state(&job, orphaned, now);
+            let error = AttemptError {
+                at: now,
+                attempt: job.attempt,
+                error: reason,
+                trace: String::new(),
+            };
+            if self
+                .db
+                .write(|tx| maintenance::rescue(tx, &job, state, scheduled_at, &error, now))?
+            {
+                log::warn!(
+                    "riverlite: rescued job {} ({}) as {state}: {}",
+                    job.id,
+                    job.kind,
+                    error.error
+                );
+                rescued += 1;
+            }
+        }
+        Ok(rescued)
+    }
+
+    /// Why `job` should be rescued now, or `None` to leave it running.
+    fn rescue_reason(&self, job: &JobRow, orphaned: bool, now: DateTime<Utc>) -> Option<String> {
+        if orphaned {
+            let owner = job.attempted_by.last().map(String::as_str).unwrap_or("?");
+            return Some(format!(
+                "orphaned: client {owner} exited while working the job; rescued"
+            ));
+        }
+        // A live (or unknown) owner: only past the horizon, which is never
+        // shorter than the job's own timeout. No timeout: leave it be.
+        let timeout = self
+            .workers
+            .get(job.kind.as_str())
+            .and_then(|w| w.timeout(job))
+            .or(self.default_timeout)?;
+        if timeout == Duration::MAX {
+            return None;
+        }
+        let horizon = self.rescue_after.max(timeout);
+        let attempted_at = job.attempted_at?;
+        (attempted_at < now - to_chrono(horizon))
+            .then(|| format!("stuck: running for longer than {horizon:?}; rescued"))
+    }
+
+    fn rescued_state(
+        &self,
+        job: &JobRow,
+        orphaned: bool,
+        now: DateTime<Utc>,
+    ) -> (JobState, DateTime<Utc>) {
+        if job.metadata.get("cancel_attempted_at").is_some() {
+            (JobState::Cancelled, job.scheduled_at)
+        } else if job.attempt >= job.max_attempts {
+            (JobState::Discarded, job.scheduled_at)
+        } else if orphaned {
+            // The job did not fail, its process died: run it again at once.
+            (JobState::Retryable, now)
+        } else {
+            (JobState::Retryable, self.retry_policy.next_retry(job, now))
+        }
+    }
+}

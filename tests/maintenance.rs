@@ -1,0 +1,322 @@
+//! The leader's services, each on its own with short intervals: election, scheduler, rescuer, cleaner, periodic jobs.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{temp_db, wait_for_state, wait_until, Noop, DEADLINE};
+use riverlite::rusqlite::{params, Connection};
+use riverlite::{
+    work_fn, Client, ClientBuilder, Error, EventKind, InsertOpts, JobArgs, JobListParams, JobState,
+    MaintenanceConfig, PeriodicJob, QueueConfig, Schedule, UniqueOpts,
+};
+use serde::{Deserialize, Serialize};
+
+fn fast() -> MaintenanceConfig {
+    MaintenanceConfig {
+        scheduler_interval: Duration::from_millis(100),
+        rescuer_interval: Duration::from_millis(100),
+        cleaner_interval: Duration::from_millis(100),
+        election_interval: Duration::from_millis(50),
+        ..MaintenanceConfig::default()
+    }
+}
+
+fn working(path: &std::path::Path) -> ClientBuilder {
+    Client::builder(path)
+        .queue("default", QueueConfig::new(4))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .maintenance(fast())
+}
+
+#[test]
+fn two_clients_in_one_process_exclude_each_other_on_the_leader_lock() {
+    let (_dir, path) = temp_db();
+    let a = working(&path).build().unwrap();
+    let b = working(&path).build().unwrap();
+    let gained = b.subscribe(&[EventKind::LeaderGained]);
+    a.start().unwrap();
+    wait_until("a to lead", || a.is_leader());
+    b.start().unwrap();
+    // b keeps trying every 50 ms; it must not lead while a holds the lock.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!b.is_leader());
+    assert_eq!(a.leader().unwrap().unwrap().leader_id, a.id());
+
+    a.stop().unwrap();
+    assert!(!a.is_leader());
+    gained.recv_timeout(DEADLINE).expect("b gains leadership");
+    assert!(b.is_leader());
+    assert_eq!(b.leader().unwrap().unwrap().leader_id, b.id());
+}
+
+#[test]
+fn insert_only_clients_never_lead_and_memory_databases_always_do() {
+    let (_dir, path) = temp_db();
+    let inserter = Client::builder(&path).build().unwrap();
+    assert!(!inserter.is_leader());
+    assert!(matches!(
+        inserter.periodic_jobs(),
+        Err(Error::InsertOnly(_))
+    ));
+
+    let memory = working(std::path::Path::new(":memory:")).build().unwrap();
+    memory.start().unwrap();
+    wait_until("the in-memory client to lead", || memory.is_leader());
+}
+
+#[test]
+fn the_scheduler_makes_due_jobs_available() {
+    let (_dir, path) = temp_db();
+    let client = working(&path).build().unwrap();
+    let opts = InsertOpts {
+        scheduled_at: Some(Utc::now() + chrono::Duration::milliseconds(300)),
+        ..Default::default()
+    };
+    let job = client.insert(Noop { n: 1 }, Some(opts)).unwrap().job;
+    assert_eq!(job.state, JobState::Scheduled);
+    client.start().unwrap();
+    wait_for_state(&client, job.id, JobState::Completed);
+}
+
+#[test]
+fn the_scheduler_discards_a_job_whose_unique_key_is_taken() {
+    let (_dir, path) = temp_db();
+    let client = working(&path).build().unwrap();
+    client.queue_pause("default").unwrap();
+    // Unique in every state but retryable: a retryable job lets a twin in.
+    let unique = UniqueOpts {
+        by_state: Some(vec![
+            JobState::Available,
+            JobState::Pending,
+            JobState::Running,
+            JobState::Scheduled,
+        ]),
+        ..Default::default()
+    };
+    let opts = InsertOpts {
+        unique: Some(unique),
+        ..Default::default()
+    };
+    let first = client
+        .insert(Noop { n: 1 }, Some(opts.clone()))
+        .unwrap()
+        .job;
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE river_job SET state = 'retryable', attempt = 1, scheduled_at = '2000-01-01 00:00:00.000' WHERE id = ?1",
+        [first.id],
+    )
+    .unwrap();
+    let twin = client.insert(Noop { n: 1 }, Some(opts)).unwrap();
+    assert!(!twin.unique_skipped_as_duplicate);
+    client.start().unwrap();
+    let first = wait_for_state(&client, first.id, JobState::Discarded);
+    assert!(first.errors.last().unwrap().error.contains("unique"));
+    assert_eq!(
+        client.job_get(twin.job.id).unwrap().state,
+        JobState::Available
+    );
+}
+
+/// Marks a job as running since `ago`, owned by a client that has no lock file.
+fn make_running(conn: &Connection, id: i64, ago: chrono::Duration, metadata: &str, attempt: i64) {
+    let at = (Utc::now() - ago)
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string();
+    conn.execute(
+        "UPDATE river_job SET state = 'running', attempt = ?2, attempted_at = ?3, \
+         attempted_by = jsonb('[\"some-river-client\"]'), metadata = jsonb(?4) WHERE id = ?1",
+        params![id, attempt, at, metadata],
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_rescuer_recovers_jobs_stuck_past_the_horizon() {
+    let (_dir, path) = temp_db();
+    let client = working(&path).build().unwrap();
+    client.queue_pause("default").unwrap();
+    let ids: Vec<i64> = (0..4)
+        .map(|n| {
+            let opts = InsertOpts {
+                max_attempts: Some(3),
+                ..Default::default()
+            };
+            client.insert(Noop { n }, Some(opts)).unwrap().job.id
+        })
+        .collect();
+    let conn = Connection::open(&path).unwrap();
+    let two_hours = chrono::Duration::hours(2);
+    make_running(&conn, ids[0], two_hours, "{}", 1);
+    make_running(
+        &conn,
+        ids[1],
+        two_hours,
+        r#"{"cancel_attempted_at":"2026-01-01T00:00:00Z"}"#,
+        1,
+    );
+    make_running(&conn, ids[2], two_hours, "{}", 3);
+    make_running(&conn, ids[3], chrono::Duration::minutes(5), "{}", 1);
+    client.start().unwrap();
+
+    let stuck = wait_for_state(&client, ids[0], JobState::Retryable);
+    assert_eq!(stuck.metadata["river:rescue_count"], 1);
+    assert!(stuck.errors[0].error.contains("stuck"));
+    wait_for_state(&client, ids[1], JobState::Cancelled);
+    wait_for_state(&client, ids[2], JobState::Discarded);
+    // Within the 1 h horizon, with an owner that may be alive: left running.
+    assert_eq!(client.job_get(ids[3]).unwrap().state, JobState::Running);
+}
+
+#[test]
+fn the_cleaner_deletes_finished_jobs_past_their_retention() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(4))
+        .worker(work_fn::<Noop, _>(|job| match job.args.n {
+            0 => Ok(()),
+            _ => Err(riverlite::WorkError::cancel("no")),
+        }))
+        .maintenance(MaintenanceConfig {
+            completed_retention: Some(Duration::from_millis(1)),
+            cancelled_retention: None,
+            ..fast()
+        })
+        .build()
+        .unwrap();
+    let completed = client.insert(Noop { n: 0 }, None).unwrap().job.id;
+    let cancelled = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    client.start().unwrap();
+    wait_until("the completed job to be deleted", || {
+        matches!(client.job_get(completed), Err(Error::NotFound))
+    });
+    wait_for_state(&client, cancelled, JobState::Cancelled);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        client.job_get(cancelled).unwrap().state,
+        JobState::Cancelled,
+        "kept forever"
+    );
+}
+
+#[derive(Serialize, Deserialize)]
+struct Report {
+    day: u32,
+}
+impl JobArgs for Report {
+    const KIND: &'static str = "report";
+}
+
+fn report_jobs(client: &Client) -> Vec<riverlite::JobRow> {
+    client
+        .job_list(&JobListParams::new().kinds(["report"]))
+        .unwrap()
+        .jobs
+}
+
+#[test]
+fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
+    let (_dir, path) = temp_db();
+    let made = Arc::new(AtomicUsize::new(0));
+    let counter = made.clone();
+    let hourly = Schedule::cron("0 * * * *").unwrap();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(4))
+        .worker(work_fn::<Report, _>(|_| Ok(())))
+        .maintenance(fast())
+        .periodic_job(
+            PeriodicJob::new(hourly.clone(), || Some(Report { day: 1 }))
+                .id("hourly")
+                .run_on_start(true),
+        )
+        .periodic_job(
+            PeriodicJob::new(hourly.clone(), move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                None::<Report>
+            })
+            .run_on_start(true),
+        )
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    wait_until("the run_on_start insert", || {
+        report_jobs(&client).len() == 1
+    });
+    let job = &report_jobs(&client)[0];
+    assert_eq!(job.metadata["periodic"], true);
+    assert_eq!(job.metadata["river:periodic_job_id"], "hourly");
+    assert_eq!(
+        job.scheduled_at,
+        hourly.latest_at_or_before(Utc::now()).unwrap()
+    );
+    wait_until("the skipping constructor to be called", || {
+        made.load(Ordering::SeqCst) == 1
+    });
+
+    let periodic = client.periodic_jobs().unwrap();
+    assert!(matches!(
+        periodic.add(PeriodicJob::new(hourly.clone(), || Some(Report { day: 2 })).id("hourly")),
+        Err(Error::Config(_))
+    ));
+    let handle = periodic
+        .add(
+            PeriodicJob::new(Schedule::every(Duration::from_secs(1)), || {
+                Some(Report { day: 3 })
+            })
+            .id("every"),
+        )
+        .unwrap();
+    wait_until("the added job's first run", || {
+        report_jobs(&client).iter().any(|j| j.args.contains("3"))
+    });
+    assert!(periodic.remove(handle));
+    assert!(periodic.remove_by_id("hourly"));
+    assert_eq!(periodic.len(), 1);
+    periodic.clear();
+    assert!(periodic.is_empty());
+}
+
+#[test]
+fn a_new_leader_catches_up_the_latest_missed_run_once() {
+    let (_dir, path) = temp_db();
+    let minutely = || {
+        PeriodicJob::new(Schedule::cron("* * * * *").unwrap(), || {
+            Some(Report { day: 9 })
+        })
+        .id("minutely")
+    };
+    // A previous leader ran this job long ago (an hour-old run).
+    let seed = Client::builder(&path).build().unwrap();
+    let old = seed.insert(Report { day: 9 }, None).unwrap().job.id;
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE river_job SET metadata = jsonb('{\"periodic\":true,\"river:periodic_job_id\":\"minutely\"}'), \
+             state = 'completed', finalized_at = scheduled_at, \
+             scheduled_at = strftime('%Y-%m-%d %H:%M:00.000', 'now', '-1 hour') WHERE id = ?1",
+            [old],
+        )
+        .unwrap();
+    let a = Client::builder(&path)
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Report, _>(|_| Ok(())))
+        .maintenance(fast())
+        .periodic_job(minutely())
+        .build()
+        .unwrap();
+    a.start().unwrap();
+    wait_until("the catch-up run", || report_jobs(&a).len() == 2);
+    let latest = Schedule::cron("* * * * *")
+        .unwrap()
+        .latest_at_or_before(Utc::now())
+        .unwrap();
+    let targets: Vec<_> = report_jobs(&a).iter().map(|j| j.scheduled_at).collect();
+    assert!(
+        targets.contains(&latest) || targets.contains(&(latest - chrono::Duration::minutes(1))),
+        "{targets:?}"
+    );
+}
