@@ -1,7 +1,18 @@
-//! riverlite's tour: creates `quickstart.db` under the system temp directory,
-//! inserts jobs from an insert-only client, and lists them.
+//! riverlite's tour, in one run of a few seconds: a working client with two
+//! queues, a flaky worker that is retried, a periodic job every 2 s, an
+//! insert-only client (inserting alone, in batches, and inside an
+//! application transaction), the error a periodic job on an insert-only
+//! client gets, and a final table of job states.
+//!
+//! `cargo run --release --example quickstart`
 
-use riverlite::{Client, InsertManyParams, InsertOpts, JobArgs, JobListParams};
+use std::time::{Duration, Instant};
+
+use riverlite::rusqlite::{Connection, TransactionBehavior};
+use riverlite::{
+    work_fn, Client, EventKind, InsertManyParams, InsertOpts, JobArgs, JobListParams, JobState,
+    PeriodicJob, QueueConfig, Schedule, WorkError,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -13,46 +24,173 @@ impl JobArgs for SendEmail {
     const KIND: &'static str = "send_email";
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join(format!("riverlite-quickstart-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("quickstart.db");
-    println!("database: {}", path.display());
+#[derive(Serialize, Deserialize)]
+struct ResizeImage {
+    image: String,
+}
 
-    let client = Client::builder(&path).build()?;
-    client.insert(
+impl JobArgs for ResizeImage {
+    const KIND: &'static str = "resize_image";
+}
+
+#[derive(Serialize, Deserialize)]
+struct Heartbeat {}
+
+impl JobArgs for Heartbeat {
+    const KIND: &'static str = "heartbeat";
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn working_client(path: &std::path::Path) -> Result<Client, Error> {
+    let client = Client::builder(path)
+        .queue("default", QueueConfig::new(4))
+        .queue("images", QueueConfig::new(2))
+        .worker(work_fn::<SendEmail, _>(|job| {
+            // A flaky mail server: every third address fails its first attempt.
+            if job.attempt == 1 && job.id % 3 == 0 {
+                return Err(WorkError::failure(format!(
+                    "mail server refused {}",
+                    job.args.to
+                )));
+            }
+            println!(
+                "  [work] sent email to {} (attempt {})",
+                job.args.to, job.attempt
+            );
+            Ok(())
+        }))
+        .worker(work_fn::<ResizeImage, _>(|job| {
+            std::thread::sleep(Duration::from_millis(50));
+            println!("  [work] resized {} in queue {}", job.args.image, job.queue);
+            Ok(())
+        }))
+        .worker(work_fn::<Heartbeat, _>(|job| {
+            println!(
+                "  [work] periodic heartbeat for {}",
+                job.scheduled_at.format("%H:%M:%S")
+            );
+            Ok(())
+        }))
+        .periodic_job(
+            PeriodicJob::new(Schedule::every(Duration::from_secs(2)), || {
+                Some(Heartbeat {})
+            })
+            .id("heartbeat")
+            .run_on_start(true),
+        )
+        .build()?;
+    Ok(client)
+}
+
+fn insert_jobs(path: &std::path::Path) -> Result<(), Error> {
+    let inserter = Client::builder(path).build()?;
+    inserter.insert(
         SendEmail {
             to: "ada@example.com".into(),
         },
         None,
     )?;
-    client.insert(
-        SendEmail {
-            to: "grace@example.com".into(),
-        },
-        Some(InsertOpts {
-            queue: Some("email".into()),
-            priority: Some(2),
-            ..Default::default()
-        }),
-    )?;
-    let batch = (0..5)
+    let images = ["cat.png", "dog.png", "owl.png"]
+        .iter()
+        .map(|image| {
+            InsertManyParams::new(ResizeImage {
+                image: image.to_string(),
+            })
+            .opts(InsertOpts {
+                queue: Some("images".into()),
+                ..Default::default()
+            })
+        })
+        .collect();
+    inserter.insert_many(images)?;
+    let emails = (1..=5)
         .map(|i| {
             InsertManyParams::new(SendEmail {
                 to: format!("user{i}@example.com"),
             })
         })
         .collect();
-    client.insert_many(batch)?;
+    inserter.insert_many(emails)?;
 
-    println!("  id  kind         queue    state      args");
+    // A job inserted in the same transaction as the application's own row:
+    // both exist, or neither does.
+    let mut conn = Connection::open(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS users (email TEXT NOT NULL)")?;
+    tx.execute(
+        "INSERT INTO users (email) VALUES (?1)",
+        ["grace@example.com"],
+    )?;
+    inserter.insert_tx(
+        &tx,
+        SendEmail {
+            to: "grace@example.com".into(),
+        },
+        None,
+    )?;
+    tx.commit()?;
+    println!("inserted 10 jobs (one inside an application transaction)");
+    Ok(())
+}
+
+fn show_periodic_rejection(path: &std::path::Path) {
+    let result = Client::builder(path)
+        .periodic_job(PeriodicJob::new(
+            Schedule::every(Duration::from_secs(2)),
+            || Some(Heartbeat {}),
+        ))
+        .build();
+    match result {
+        Err(e) => println!("insert-only client with a periodic job is rejected: {e}"),
+        Ok(_) => println!("unexpected: the insert-only client accepted a periodic job"),
+    }
+}
+
+fn print_states(client: &Client) -> Result<(), Error> {
+    println!(
+        "\n{:>3}  {:<13} {:<8} {:<10} {:>7}  errors",
+        "id", "kind", "queue", "state", "attempt"
+    );
     for job in client.job_list(&JobListParams::new())?.jobs {
+        let error = job.errors.last().map(|e| e.error.as_str()).unwrap_or("");
+        let attempts = format!("{}/{}", job.attempt, job.max_attempts);
         println!(
-            "{:>4}  {:<12} {:<8} {:<10} {}",
-            job.id, job.kind, job.queue, job.state, job.args
+            "{:>3}  {:<13} {:<8} {:<10} {:>7}  {}",
+            job.id, job.kind, job.queue, job.state, attempts, error
         );
     }
-    drop(client);
+    Ok(())
+}
+
+fn main() -> Result<(), Error> {
+    let dir = std::env::temp_dir().join(format!("riverlite-quickstart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("quickstart.db");
+    println!("database: {}", path.display());
+
+    let worker = working_client(&path)?;
+    let completed = worker.subscribe(&[EventKind::JobCompleted]);
+    worker.start()?;
+    insert_jobs(&path)?;
+    show_periodic_rejection(&path);
+
+    // Wait for the ten jobs (the retried ones too) and a few heartbeats.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut done = 0;
+    while (done < 13) && Instant::now() < deadline {
+        if completed.recv_timeout(Duration::from_millis(200)).is_ok() {
+            done += 1;
+        }
+    }
+    worker.stop()?;
+    print_states(&worker)?;
+    let all_done = worker
+        .job_counts()?
+        .iter()
+        .all(|(_, state, _)| *state == JobState::Completed);
+    println!("\nall jobs completed: {all_done}");
+    drop(worker);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
