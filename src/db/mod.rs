@@ -59,8 +59,18 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
     conn.busy_timeout(opts.busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);
     // auto_vacuum only takes effect on a database with no tables yet, so it
-    // must come before migrations create them; on other databases it is a no-op.
-    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    // must come before migrations create them. Setting it runs a write
+    // transaction (it rewrites a header field even when the value is
+    // unchanged), so it is set only on a database that has no tables: opening
+    // an existing database must not write to it, wait for another writer's
+    // lock, or fail on a read-only file.
+    let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if auto_vacuum != 2 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables == 0 {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+        }
+    }
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     let sync = if opts.synchronous_full {
         "FULL"
