@@ -333,3 +333,49 @@ fn insert_many_tx_commits_and_rolls_back_with_the_caller() {
         assert_eq!(client.job_get(res.job.id).unwrap(), res.job);
     }
 }
+
+/// Args whose JSON has escapes, non-ASCII text, floats and nesting.
+#[derive(Serialize, Deserialize)]
+struct Awkward {
+    text: String,
+    float: f64,
+    big: u64,
+    nested: serde_json::Value,
+}
+
+impl JobArgs for Awkward {
+    const KIND: &'static str = "awkward";
+}
+
+fn awkward(n: u64) -> (Awkward, InsertOpts) {
+    let args = Awkward {
+        text: format!("quote \" backslash \\ tab \t newline \n nul \u{0} é ☃ 😀 {n}"),
+        float: 1.5e300 / (n as f64 + 1.0),
+        big: u64::MAX - n,
+        nested: json!({"z": [1, 2.25, -0.0, null, true], "a": {"ü": "x"}}),
+    };
+    let opts = InsertOpts {
+        tags: vec!["café".into(), format!("t{n}")],
+        metadata: Some(json!({"f": 0.1, "s": "ß\u{1}", "arr": [[], {}]})),
+        ..Default::default()
+    };
+    (args, opts)
+}
+
+#[test]
+fn insert_results_equal_the_stored_rows() {
+    let (_dir, _path, client) = new_client();
+    let (args, opts) = awkward(0);
+    let res = client.insert(args, Some(opts)).unwrap();
+    assert_eq!(client.job_get(res.job.id).unwrap(), res.job);
+
+    let params = (1..=3)
+        .map(|n| {
+            let (args, opts) = awkward(n);
+            InsertManyParams::new(args).opts(opts)
+        })
+        .collect();
+    for res in client.insert_many(params).unwrap() {
+        assert_eq!(client.job_get(res.job.id).unwrap(), res.job);
+    }
+}
