@@ -117,17 +117,27 @@ pub struct InsertResult {
 }
 
 /// A validated row, ready for `db::jobs::insert`.
+///
+/// JSON columns are kept both as the text to store and as the values that
+/// `JobRow` holds, so that the insert can return the row without reading it back.
 #[derive(Debug, Clone)]
 pub(crate) struct NewJob {
+    /// The args as JSON text.
     pub args: String,
     pub kind: String,
     pub max_attempts: i64,
-    pub metadata: String,
+    /// The metadata object, and its JSON text.
+    pub metadata: serde_json::Value,
+    pub metadata_json: String,
     pub priority: i64,
     pub queue: String,
-    pub scheduled_at: String,
+    /// scheduled_at at stored precision, and as stored text.
+    pub scheduled_at: DateTime<Utc>,
+    pub scheduled_at_text: String,
     pub state: JobState,
-    pub tags: String,
+    /// The tags, and their JSON text.
+    pub tags: Vec<String>,
+    pub tags_json: String,
     pub unique_key: Option<Vec<u8>>,
     pub unique_states: Option<u8>,
 }
@@ -254,8 +264,8 @@ pub(crate) fn prepare(
         validate_tag(tag).map_err(|r| invalid("tags", r))?;
     }
     let metadata = match opts.metadata {
-        None => "{}".to_string(),
-        Some(v @ serde_json::Value::Object(_)) => v.to_string(),
+        None => serde_json::Value::Object(serde_json::Map::new()),
+        Some(v @ serde_json::Value::Object(_)) => v,
         Some(other) => {
             return Err(invalid(
                 "metadata",
@@ -281,19 +291,55 @@ pub(crate) fn prepare(
         }
     };
 
+    // The row holds what reading the stored text gives back.
+    let scheduled_at_text = time::format(scheduled_at);
+    let scheduled_at = time::parse(&scheduled_at_text).unwrap_or(scheduled_at);
     Ok(NewJob {
-        args,
+        args: compact_json(args),
         kind: kind.to_string(),
         max_attempts: i64::from(max_attempts),
+        metadata_json: metadata.to_string(),
         metadata,
         priority: i64::from(priority),
         queue,
-        scheduled_at: time::format(scheduled_at),
+        scheduled_at,
+        scheduled_at_text,
         state,
-        tags: serde_json::to_string(&opts.tags)?,
+        tags_json: serde_json::to_string(&opts.tags)?,
+        tags: opts.tags,
         unique_key,
         unique_states,
     })
+}
+
+/// JSON text without whitespace between tokens, which is how SQLite's
+/// `json()` renders stored JSONB. serde_json writes compact JSON already,
+/// except inside a `RawValue`; compacting makes the returned row's args the
+/// same text that reading the row back gives.
+fn compact_json(json: String) -> String {
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    if !json.contains(is_space) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if is_space(c) {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn unique_states(unique: &UniqueOpts) -> Result<u8> {
@@ -409,6 +455,15 @@ mod tests {
         assert!(validate_tag("-a").is_err());
         assert!(validate_tag("has space").is_err());
         assert!(validate_tag("").is_err());
+    }
+
+    #[test]
+    fn compact_json_drops_whitespace_between_tokens_only() {
+        assert_eq!(compact_json(r#"{"a":1}"#.into()), r#"{"a":1}"#);
+        assert_eq!(
+            compact_json("{ \"a b\" : [1, \"c \\\" d\"] ,\n\t\"e\":{} }".into()),
+            r#"{"a b":[1,"c \" d"],"e":{}}"#
+        );
     }
 
     #[test]

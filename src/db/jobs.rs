@@ -76,11 +76,91 @@ const INSERT_CHUNK: usize = 1000;
 fn insert_sql(rows: usize) -> String {
     let one = "(jsonb(?),?,?,?,jsonb(?),?,?,?,?,jsonb(?),?,?)";
     let values = vec![one; rows].join(",");
+    // Only the id (and unique key, to match rows up) comes back: the rest of
+    // the row is what was bound, so reading it back (and converting JSONB to
+    // text and parsing it again) would be wasted work.
     format!(
         "INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, \
          scheduled_at, state, tags, unique_key, unique_states) VALUES {values} \
-         ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
+         ON CONFLICT DO NOTHING RETURNING id, unique_key"
     )
+}
+
+/// The SQL for a full chunk, built once.
+fn full_chunk_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| insert_sql(INSERT_CHUNK))
+}
+
+/// The row as stored by [`insert`]: the bound values plus the columns' defaults.
+fn inserted_row(job: &NewJob, id: i64, created_at: DateTime<Utc>) -> JobRow {
+    JobRow {
+        id,
+        args: job.args.clone(),
+        attempt: 0,
+        attempted_at: None,
+        attempted_by: Vec::new(),
+        created_at,
+        errors: Vec::new(),
+        finalized_at: None,
+        kind: job.kind.clone(),
+        max_attempts: job.max_attempts,
+        metadata: job.metadata.clone(),
+        priority: job.priority,
+        queue: job.queue.clone(),
+        state: job.state,
+        scheduled_at: job.scheduled_at,
+        tags: job.tags.clone(),
+        unique_key: job.unique_key.clone(),
+        unique_states: job.unique_states,
+    }
+}
+
+/// Binds one job's 12 values after parameter `at` (0-based; parameters are 1-based).
+fn bind_job(
+    stmt: &mut rusqlite::Statement<'_>,
+    at: usize,
+    job: &NewJob,
+    created_at: &str,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(at + 1, &job.args)?;
+    stmt.raw_bind_parameter(at + 2, created_at)?;
+    stmt.raw_bind_parameter(at + 3, &job.kind)?;
+    stmt.raw_bind_parameter(at + 4, job.max_attempts)?;
+    stmt.raw_bind_parameter(at + 5, &job.metadata_json)?;
+    stmt.raw_bind_parameter(at + 6, job.priority)?;
+    stmt.raw_bind_parameter(at + 7, &job.queue)?;
+    stmt.raw_bind_parameter(at + 8, &job.scheduled_at_text)?;
+    stmt.raw_bind_parameter(at + 9, job.state.as_str())?;
+    stmt.raw_bind_parameter(at + 10, &job.tags_json)?;
+    stmt.raw_bind_parameter(at + 11, &job.unique_key)?;
+    stmt.raw_bind_parameter(at + 12, job.unique_states)
+}
+
+/// One job, without RETURNING (which costs a temporary table per statement):
+/// the connection's change count and last rowid say what happened.
+fn insert_one(
+    conn: &Connection,
+    job: &NewJob,
+    created_text: &str,
+    created_at: DateTime<Utc>,
+) -> Result<InsertResult> {
+    const SQL: &str = "INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, \
+        priority, queue, scheduled_at, state, tags, unique_key, unique_states) VALUES \
+        (jsonb(?),?,?,?,jsonb(?),?,?,?,?,jsonb(?),?,?) ON CONFLICT DO NOTHING";
+    let mut stmt = conn.prepare_cached(SQL)?;
+    bind_job(&mut stmt, 0, job, created_text)?;
+    if stmt.raw_execute()? == 1 {
+        Ok(InsertResult {
+            job: inserted_row(job, conn.last_insert_rowid(), created_at),
+            unique_skipped_as_duplicate: false,
+        })
+    } else {
+        Ok(InsertResult {
+            job: existing_unique(conn, job)?,
+            unique_skipped_as_duplicate: true,
+        })
+    }
 }
 
 /// Inserts `jobs` with multi-row statements. A unique job whose key exists in
@@ -90,42 +170,38 @@ pub(crate) fn insert(
     jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<Vec<InsertResult>> {
-    let created_at = time::format(now);
+    let created_text = time::format(now);
+    let created_at = time::parse(&created_text).unwrap_or(now);
+    if let [job] = jobs {
+        return Ok(vec![insert_one(conn, job, &created_text, created_at)?]);
+    }
     let mut results = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(INSERT_CHUNK) {
-        let mut stmt = conn.prepare_cached(&insert_sql(chunk.len()))?;
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
-        for job in chunk {
-            values.extend([
-                Value::Text(job.args.clone()),
-                Value::Text(created_at.clone()),
-                Value::Text(job.kind.clone()),
-                Value::Integer(job.max_attempts),
-                Value::Text(job.metadata.clone()),
-                Value::Integer(job.priority),
-                Value::Text(job.queue.clone()),
-                Value::Text(job.scheduled_at.clone()),
-                Value::Text(job.state.as_str().to_string()),
-                Value::Text(job.tags.clone()),
-                job.unique_key.clone().map_or(Value::Null, Value::Blob),
-                job.unique_states
-                    .map_or(Value::Null, |s| Value::Integer(i64::from(s))),
-            ]);
+        let mut stmt = if chunk.len() == INSERT_CHUNK {
+            conn.prepare_cached(full_chunk_sql())?
+        } else {
+            conn.prepare_cached(&insert_sql(chunk.len()))?
+        };
+        for (i, job) in chunk.iter().enumerate() {
+            bind_job(&mut stmt, i * 12, job, &created_text)?;
         }
-        let mut inserted = stmt
-            .query_map(params_from_iter(values), job_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut inserted: Vec<(i64, Option<Vec<u8>>)> = Vec::with_capacity(chunk.len());
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            inserted.push((row.get(0)?, row.get(1)?));
+        }
+        drop(rows);
         // Ids grow in VALUES order, so sorting by id restores the input order
         // of the rows that were inserted; the rest were skipped as duplicates.
-        inserted.sort_unstable_by_key(|j| j.id);
+        inserted.sort_unstable_by_key(|(id, _)| *id);
         let mut inserted = inserted.into_iter().peekable();
         for job in chunk {
             let is_this_one = inserted
                 .peek()
-                .is_some_and(|row| job.unique_key.is_none() || row.unique_key == job.unique_key);
+                .is_some_and(|(_, key)| job.unique_key.is_none() || *key == job.unique_key);
             match inserted.next_if(|_| is_this_one) {
-                Some(row) => results.push(InsertResult {
-                    job: row,
+                Some((id, _)) => results.push(InsertResult {
+                    job: inserted_row(job, id, created_at),
                     unique_skipped_as_duplicate: false,
                 }),
                 None => results.push(InsertResult {

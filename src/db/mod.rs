@@ -11,7 +11,7 @@ pub(crate) mod time;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -60,9 +60,19 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
     conn.busy_timeout(opts.busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);
     // auto_vacuum only takes effect on a database with no tables yet, so it
-    // must come before migrations create them; on other databases it is a no-op.
-    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
-    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // must come before migrations create them. Setting it runs a write
+    // transaction (it rewrites a header field even when the value is
+    // unchanged), so it is set only on a database that has no tables: opening
+    // an existing database must not write to it, wait for another writer's
+    // lock, or fail on a read-only file.
+    let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if auto_vacuum != 2 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables == 0 {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+        }
+    }
+    enable_wal(conn, opts.busy_timeout)?;
     let sync = if opts.synchronous_full {
         "FULL"
     } else {
@@ -73,6 +83,29 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;"
     ))?;
     Ok(())
+}
+
+/// Switches the database to WAL. The switch needs an exclusive lock and
+/// SQLite does not call the busy handler for it, so when several connections
+/// open a new file at once, all but one get SQLITE_BUSY at once: retry until
+/// `busy_timeout`, as the busy handler would. On a database already in WAL
+/// this is a no-op.
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_mode) => return Ok(()),
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && start.elapsed() < busy_timeout =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 fn open_error(path: &Path, err: rusqlite::Error) -> Error {

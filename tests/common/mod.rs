@@ -1,21 +1,133 @@
-//! Helpers shared by the integration tests: temp databases, job kinds, and waiting with a deadline.
+//! Helpers shared by the integration tests: temporary databases, job types,
+//! raw SQL access, waiting with a deadline, and a dump of everything a test
+//! may compare before/after.
+
+// Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use riverlite::rusqlite::types::Value;
+use riverlite::rusqlite::Connection;
 use riverlite::{Client, JobArgs, JobRow, JobState};
 use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+/// A fresh temporary directory and the path of a (not yet created) database in it.
+/// Keep the `TempDir` alive for as long as the database is used.
+pub fn temp_db() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let path = dir.path().join("jobs.db");
+    (dir, path)
+}
+
+/// An insert-only client on a new database in a temporary directory.
+pub fn new_client() -> (TempDir, PathBuf, Client) {
+    let (dir, path) = temp_db();
+    let client = Client::builder(&path).build().expect("build client");
+    (dir, path, client)
+}
+
+/// A raw rusqlite connection to the database, for setting up states and
+/// reading what is stored.
+pub fn raw(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("open raw connection");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy_timeout");
+    conn
+}
+
+/// Every row of a table as text, ordered by its first column, so that two
+/// dumps compare equal exactly when the stored content is the same.
+pub fn dump_table(conn: &Connection, table: &str) -> Vec<Vec<String>> {
+    let sql = format!("SELECT * FROM {table} ORDER BY 1");
+    let mut stmt = conn.prepare(&sql).expect("prepare dump");
+    let columns = stmt.column_count();
+    stmt.query_map([], |row| {
+        (0..columns)
+            .map(|i| row.get::<_, Value>(i).map(|v| format!("{v:?}")))
+            .collect()
+    })
+    .expect("query dump")
+    .collect::<Result<_, _>>()
+    .expect("read dump")
+}
+
+/// The stored jobs and queues.
+#[derive(Debug, PartialEq)]
+pub struct Dump {
+    pub jobs: Vec<Vec<String>>,
+    pub queues: Vec<Vec<String>>,
+}
+
+/// Dumps every `river_job` and `river_queue` row.
+pub fn dump(path: &Path) -> Dump {
+    let conn = raw(path);
+    Dump {
+        jobs: dump_table(&conn, "river_job"),
+        queues: dump_table(&conn, "river_queue"),
+    }
+}
+
+/// Number of rows in `river_job`.
+pub fn job_count(path: &Path) -> i64 {
+    raw(path)
+        .query_row("SELECT count(*) FROM river_job", [], |r| r.get(0))
+        .expect("count jobs")
+}
+
+/// Everything in `river_migration` as (line, version).
+pub fn migrations(path: &Path) -> Vec<(String, i64)> {
+    let conn = raw(path);
+    let mut stmt = conn
+        .prepare("SELECT line, version FROM river_migration ORDER BY line, version")
+        .expect("prepare migrations");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query migrations")
+        .collect::<Result<_, _>>()
+        .expect("read migrations")
+}
+
+/// Marks a job running, as a producer that claimed it would.
+pub fn set_running(path: &Path, id: i64) {
+    let n = raw(path)
+        .execute(
+            "UPDATE river_job SET state = 'running', attempt = attempt + 1, \
+             attempted_at = datetime('now', 'subsec') WHERE id = ?1",
+            [id],
+        )
+        .expect("set running");
+    assert_eq!(n, 1, "job {id} exists");
+}
+
+/// A job with a string payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendEmail {
+    pub to: String,
+}
+
+impl JobArgs for SendEmail {
+    const KIND: &'static str = "send_email";
+}
+
+/// `SendEmail` args for `to`.
+pub fn email(to: &str) -> SendEmail {
+    SendEmail { to: to.into() }
+}
+
+/// A job with a numeric payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    pub n: i64,
+}
+
+impl JobArgs for Count {
+    const KIND: &'static str = "count";
+}
 
 /// Generous, so a busy 2-core CI machine never flakes; tests finish as soon as the condition holds.
 pub const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A fresh database path in its own temp directory (removed when the guard drops).
-pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("test.db");
-    (dir, path)
-}
 
 /// Polls `condition` until it holds or DEADLINE passes; panics with `what` then.
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
