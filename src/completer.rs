@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::db::jobs::{self, JobUpdate};
+use crate::db::time::after;
 use crate::db::Db;
 use crate::event::{Event, EventBus, EventKind, JobStats};
 use crate::job::{AttemptError, JobRow, JobState};
@@ -50,10 +51,6 @@ fn error_entry(now: DateTime<Utc>, attempt: i64, error: String) -> Option<Attemp
         error,
         trace: String::new(),
     })
-}
-
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 impl Completer {

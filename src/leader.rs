@@ -199,7 +199,7 @@ impl Elector {
 
     fn write_record(&self, elected: bool) {
         let now = Utc::now();
-        let expires = now + chrono::Duration::from_std(LEADER_TTL).unwrap_or_default();
+        let expires = db::time::after(now, LEADER_TTL);
         let written = self.db.write(|tx| {
             if elected {
                 db::leader::record(tx, &self.client_id, now, expires)

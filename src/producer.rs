@@ -290,7 +290,12 @@ impl Producer {
             };
             select! {
                 recv(channels.done) -> ids => {
-                    let mut finished = ids.unwrap_or_default();
+                    let Ok(mut finished) = ids else {
+                        // Only a dead completer closes this channel: outcomes
+                        // can no longer be written, so claim nothing more.
+                        log::error!("riverlite: the completer stopped; producer {:?} stops", self.queue);
+                        break;
+                    };
                     finished.extend(channels.done.try_iter().flatten());
                     let mut running = self.running.lock();
                     for id in finished {

@@ -2,8 +2,15 @@
 
 use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
 
-/// Formats a time the way SQLite's `datetime('now','subsec')` does.
+/// Formats a time the way SQLite's `datetime('now','subsec')` does. Times
+/// outside years 1-9999 are clamped, since the text form must sort right.
 pub(crate) fn format(t: DateTime<Utc>) -> String {
+    let earliest = NaiveDateTime::new(
+        chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(),
+        chrono::NaiveTime::MIN,
+    )
+    .and_utc();
+    let t = t.clamp(earliest, latest());
     let mut s = String::with_capacity(23);
     push_padded(&mut s, t.year() as u32, 4);
     s.push('-');
@@ -27,6 +34,31 @@ fn push_padded(s: &mut String, value: u32, width: u32) {
         s.push(char::from(b'0' + ((value / div) % 10) as u8));
         div /= 10;
     }
+}
+
+/// The latest time the stored text form can hold (and still sort right).
+fn latest() -> DateTime<Utc> {
+    NaiveDateTime::new(
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default(),
+        chrono::NaiveTime::from_hms_milli_opt(23, 59, 59, 999).unwrap_or_default(),
+    )
+    .and_utc()
+}
+
+/// `t + d`, saturating at the latest storable time instead of panicking.
+pub(crate) fn after(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .map_or_else(latest, |sum| sum.min(latest()))
+}
+
+/// `t - d`, saturating at the Unix epoch (older than any job) instead of panicking.
+pub(crate) fn before(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .map_or(DateTime::UNIX_EPOCH, |diff| diff.max(DateTime::UNIX_EPOCH))
 }
 
 /// Truncates to the millisecond, the stored precision.
@@ -85,6 +117,17 @@ mod tests {
         assert_eq!(format(t), "2026-03-04 05:06:07.089");
         assert_eq!(parse(&format(t)), Some(t));
         assert!(format(t) < format(t + chrono::Duration::milliseconds(1)));
+    }
+
+    #[test]
+    fn arithmetic_saturates_instead_of_panicking() {
+        let now = Utc::now();
+        assert_eq!(
+            format(after(now, std::time::Duration::MAX)),
+            "9999-12-31 23:59:59.999"
+        );
+        assert_eq!(before(now, std::time::Duration::MAX), DateTime::UNIX_EPOCH);
+        assert!(after(now, std::time::Duration::from_secs(1)) > now);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Timer;
-use crate::db::{maintenance, Db};
+use crate::db::{maintenance, time, Db};
 use crate::error::Result;
 use crate::job::JobState;
 
@@ -30,8 +30,7 @@ impl Cleaner {
         let mut total = 0;
         for (state, retention) in self.retention {
             let Some(retention) = retention else { continue };
-            let before =
-                now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+            let before = time::before(now, retention);
             loop {
                 let deleted = self
                     .db

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Timer;
-use crate::db::{maintenance, Db};
+use crate::db::{maintenance, time, Db};
 use crate::error::Result;
 use crate::job::{AttemptError, JobRow, JobState};
 use crate::retry::RetryPolicy;
@@ -24,14 +24,10 @@ pub(crate) struct Rescuer {
     pub retry_policy: Arc<dyn RetryPolicy>,
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
 impl Rescuer {
     /// One pass; returns how many jobs were rescued.
     pub(crate) fn run(&self, now: DateTime<Utc>, dead_clients: &[String]) -> Result<usize> {
-        let stuck_before = now - to_chrono(self.rescue_after);
+        let stuck_before = time::before(now, self.rescue_after);
         let candidates = self
             .db
             .conn()
@@ -88,7 +84,7 @@ impl Rescuer {
         }
         let horizon = self.rescue_after.max(timeout);
         let attempted_at = job.attempted_at?;
-        (attempted_at < now - to_chrono(horizon))
+        (attempted_at < time::before(now, horizon))
             .then(|| format!("stuck: running for longer than {horizon:?}; rescued"))
     }
 
