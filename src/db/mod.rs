@@ -60,8 +60,13 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
     conn.busy_timeout(opts.busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);
     // auto_vacuum only takes effect on a database with no tables yet, so it
-    // must come before migrations create them; on other databases it is a no-op.
-    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    // must come before migrations create them. On other databases it is a
+    // no-op that still waits for the write lock, so that a reader could not
+    // even open the file while another connection writes: skip it there.
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    if pages == 0 {
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    }
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     let sync = if opts.synchronous_full {
         "FULL"
