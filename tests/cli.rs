@@ -1,4 +1,4 @@
-//! The `riverlite` binary: migrate, jobs, queues and leader, and how it reports errors.
+//! The `riverlite` binary: migrate, jobs, queues, leader and bench, and how it reports errors.
 
 mod common;
 
@@ -417,6 +417,7 @@ fn every_command_has_help() {
         &["queues", "pause", "--help"],
         &["queues", "resume", "--help"],
         &["leader", "--help"],
+        &["bench", "--help"],
     ] {
         bare()
             .args(args)
@@ -424,4 +425,76 @@ fn every_command_has_help() {
             .success()
             .stdout(predicate::str::contains("Usage:"));
     }
+}
+
+/// The keys `bench --json` promises.
+const BENCH_KEYS: [&str; 8] = [
+    "insert_single_jobs_per_sec",
+    "insert_batch_jobs_per_sec",
+    "work_jobs",
+    "work_jobs_per_sec",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "workers",
+    "mode",
+];
+
+fn bench_json(cmd: &mut Command) -> Value {
+    let output = cmd.assert().success().get_output().clone();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    serde_json::from_str(stdout.trim()).expect("bench --json prints one JSON object")
+}
+
+#[test]
+fn bench_burns_down_and_prints_json() {
+    // The environment's database is never used by bench: only --database is.
+    let (_dir, untouched) = temp_db();
+    let summary = bench_json(bare().env("RIVERLITE_DATABASE", &untouched).args([
+        "bench",
+        "--jobs",
+        "2000",
+        "--workers",
+        "50",
+        "--json",
+    ]));
+    for key in BENCH_KEYS {
+        assert!(summary.get(key).is_some(), "missing {key}: {summary}");
+    }
+    assert_eq!(summary["mode"], "burn_down");
+    assert_eq!(summary["work_jobs"], 2000);
+    assert_eq!(summary["workers"], 50);
+    assert!(
+        summary["insert_single_jobs"].as_u64().unwrap()
+            + summary["insert_batch_jobs"].as_u64().unwrap()
+            == 2000
+    );
+    assert!(!untouched.exists());
+}
+
+#[test]
+fn bench_with_a_duration_inserts_and_works_at_once() {
+    let (_dir, path) = temp_db();
+    let summary = bench_json(riverlite(&path).args([
+        "bench",
+        "--duration",
+        "1s",
+        "--jobs",
+        "2000",
+        "--workers",
+        "20",
+        "--latency-jobs",
+        "50",
+        "--json",
+    ]));
+    for key in BENCH_KEYS {
+        assert!(summary.get(key).is_some(), "missing {key}: {summary}");
+    }
+    assert_eq!(summary["mode"], "duration");
+    assert_eq!(summary["duration_seconds"], 1.0);
+    // It ran on the given database, and left every job completed.
+    let client = Client::builder(&path).migrate(false).build().unwrap();
+    let counts = client.job_counts().unwrap();
+    assert!(counts
+        .iter()
+        .all(|(_, state, _)| *state == JobState::Completed));
 }

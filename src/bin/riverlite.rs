@@ -1,7 +1,8 @@
 //! `riverlite`: the command line of a riverlite database.
 //!
 //! It migrates a database, lists and administers jobs and queues, shows the
-//! leader. Every command but `migrate` opens an existing, migrated
+//! leader, and benchmarks riverlite on this machine (`riverlite bench`).
+//! Every command but `migrate` and `bench` opens an existing, migrated
 //! database and never creates one. Failures print one `error: ...` line on
 //! stderr and exit non-zero.
 //!
@@ -9,6 +10,7 @@
 //! riverlite --database app.db migrate
 //! riverlite --database app.db jobs list --state available --limit 20
 //! RIVERLITE_DATABASE=app.db riverlite queues list
+//! riverlite bench --jobs 100000 --workers 1000
 //! ```
 //!
 //! It uses the public `Client` API only; all SQL stays in the library. Its
@@ -16,12 +18,16 @@
 
 #[path = "riverlite/admin.rs"]
 mod admin;
+#[path = "riverlite/bench.rs"]
+mod bench;
 #[path = "riverlite/failure.rs"]
 mod failure;
 #[path = "riverlite/jobs.rs"]
 mod jobs;
 #[path = "riverlite/json.rs"]
 mod json;
+#[path = "riverlite/progress.rs"]
+mod progress;
 #[path = "riverlite/queues.rs"]
 mod queues;
 #[path = "riverlite/table.rs"]
@@ -32,7 +38,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use riverlite::Client;
 
 use failure::{CliResult, Failure};
@@ -42,7 +49,7 @@ use failure::{CliResult, Failure};
 #[command(
     name = "riverlite",
     version,
-    about = "Administer a riverlite job queue (one SQLite file, River's schema)",
+    about = "Administer and benchmark a riverlite job queue (one SQLite file, River's schema)",
     propagate_version = true
 )]
 struct Cli {
@@ -71,6 +78,8 @@ enum Command {
     Queues(queues::QueuesCommand),
     /// Show which client holds leadership.
     Leader,
+    /// Measure insert and work throughput and insert-to-start latency.
+    Bench(bench::BenchArgs),
 }
 
 /// Where the database is, and how to open it.
@@ -78,6 +87,8 @@ enum Command {
 pub struct Target {
     /// `--database` or `RIVERLITE_DATABASE`.
     path: Option<PathBuf>,
+    /// True when the path came from `--database` itself, not the environment.
+    from_command_line: bool,
     /// `--busy-timeout-ms`.
     busy_timeout: Duration,
 }
@@ -88,6 +99,12 @@ impl Target {
         self.path.as_deref().ok_or_else(|| {
             Failure::msg("no database given: pass --database PATH or set RIVERLITE_DATABASE")
         })
+    }
+
+    /// The path given with `--database` on the command line, ignoring the
+    /// environment (for `bench`, which must not fill a real database by accident).
+    pub fn explicit_path(&self) -> Option<&Path> {
+        self.path.as_deref().filter(|_| self.from_command_line)
     }
 
     /// A client on an existing, migrated database; never creates the file.
@@ -124,11 +141,14 @@ impl Target {
     }
 }
 
-/// Parses the command line.
+/// Parses the command line, keeping track of where `--database` came from.
 fn parse() -> (Cli, Target) {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let from_command_line = matches.value_source("database") == Some(ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let target = Target {
         path: cli.database.clone(),
+        from_command_line,
         busy_timeout: Duration::from_millis(cli.busy_timeout_ms),
     };
     (cli, target)
@@ -141,6 +161,7 @@ fn run(command: Command, target: &Target, out: &mut dyn Write) -> CliResult {
         Command::Jobs(command) => jobs::run(command, &target.open_existing()?, out),
         Command::Queues(command) => queues::run(command, &target.open_existing()?, out),
         Command::Leader => admin::leader(&target.open_existing()?, out),
+        Command::Bench(args) => bench::run(&args, target, out),
     }
 }
 
@@ -160,7 +181,8 @@ fn quiet_panics() {
 fn main() -> ExitCode {
     quiet_panics();
     let (cli, target) = parse();
-    let mut stdout = std::io::stdout().lock();
+    // Not locked: the bench's progress bar draws on stdout too.
+    let mut stdout = std::io::stdout();
     let result = run(cli.command, &target, &mut stdout).and_then(|()| Ok(stdout.flush()?));
     match result {
         Ok(()) => ExitCode::SUCCESS,
