@@ -345,7 +345,16 @@ impl ClientBuilder {
         self.db_options.pool_size = self.db_options.pool_size.max(needed);
         let db = match self.source {
             Source::Path(path) => Db::open(&path, &self.db_options)?,
-            Source::Pool(pool) => Db::from_pool(pool, self.db_options.migrate)?,
+            Source::Pool(pool) => {
+                if !self.queues.is_empty() && pool.max_size() < needed {
+                    return Err(Error::Config(format!(
+                        "the pool holds {} connection(s); a working client with {} queue(s) needs at least {needed}",
+                        pool.max_size(),
+                        self.queues.len()
+                    )));
+                }
+                Db::from_pool(pool, self.db_options.migrate)?
+            }
         };
         let mut periodic = PeriodicRegistry::default();
         for job in self.periodic_jobs {
@@ -398,6 +407,8 @@ struct Runtime {
     threads: Vec<JoinHandle<()>>,
     /// Held while started (file databases only).
     liveness: Option<LivenessLock>,
+    /// Set by the completer if it gave up writing outcomes.
+    outcomes_lost: Arc<AtomicBool>,
 }
 
 /// A riverlite client: inserts and administers jobs, and (for a working
@@ -728,6 +739,7 @@ impl Client {
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
+        let outcomes_lost = Arc::new(AtomicBool::new(false));
         let (done_txs, done_rxs): (Vec<_>, Vec<_>) = inner
             .queues
             .iter()
@@ -744,6 +756,7 @@ impl Client {
             retry_policy: inner.config.retry_policy.clone(),
             available_within: inner.config.maintenance.scheduler_interval,
             done: done_txs,
+            outcomes_lost: outcomes_lost.clone(),
         };
         let mut threads = vec![spawn("riverlite-completer", move || {
             completer.run(completion_rx)
@@ -792,6 +805,7 @@ impl Client {
             running,
             threads,
             liveness,
+            outcomes_lost,
         });
         Ok(())
     }
@@ -839,11 +853,16 @@ impl Client {
             let job_ids = runtime.running.iter().flat_map(|r| r.ids()).collect();
             return Err(Error::StopTimeout { job_ids });
         }
-        for thread in runtime.threads {
-            let _ = thread.join();
-        }
+        // A thread that panicked may have left outcomes unwritten.
+        let panicked = runtime.threads.into_iter().any(|t| t.join().is_err());
         if let Some(liveness) = runtime.liveness {
-            liveness.release();
+            if panicked || runtime.outcomes_lost.load(Ordering::SeqCst) {
+                // Jobs may still be `running`: unlock without removing the
+                // file, so the leader sees them orphaned and rescues them.
+                liveness.unlock_for_rescue();
+            } else {
+                liveness.release();
+            }
         }
         Ok(())
     }
@@ -855,7 +874,7 @@ impl Client {
         Elector {
             client_id: inner.config.id.clone(),
             db: inner.db.clone(),
-            paths,
+            paths: paths.clone(),
             interval: m.election_interval,
             is_leader: inner.is_leader.clone(),
             events: inner.events.clone(),
@@ -871,6 +890,15 @@ impl Client {
                     default_timeout: inner.config.job_timeout,
                     workers: inner.workers.clone(),
                     retry_policy: inner.config.retry_policy.clone(),
+                    is_alive: {
+                        let (paths, own_id) = (paths.clone(), inner.config.id.clone());
+                        Box::new(move |id: &str| {
+                            id == own_id
+                                || paths
+                                    .as_ref()
+                                    .is_some_and(|p| crate::leader::is_alive(p, id))
+                        })
+                    },
                 },
                 cleaner: Cleaner {
                     db: inner.db.clone(),

@@ -1,5 +1,7 @@
 //! The completer: writes job outcomes in batches, then tells producers and subscribers.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,9 +11,10 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::db::jobs::{self, JobUpdate};
 use crate::db::time::after;
 use crate::db::Db;
+use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, EventKind, JobStats};
 use crate::job::{AttemptError, JobRow, JobState};
-use crate::retry::RetryPolicy;
+use crate::retry::{DefaultRetryPolicy, RetryPolicy};
 use crate::worker::{WorkErrorKind, WorkOutcome};
 
 /// Most outcomes written in one transaction.
@@ -40,8 +43,11 @@ pub(crate) struct Completer {
     pub retry_policy: Arc<dyn RetryPolicy>,
     /// Retries due within this go straight to `available` (the scheduler's interval).
     pub available_within: Duration,
-    /// One sender per producer, to hand back the ids of finished jobs.
-    pub done: Vec<Sender<Vec<i64>>>,
+    /// One sender per producer, to hand back the (id, attempt) of finished jobs.
+    pub done: Vec<Sender<Vec<(i64, i64)>>>,
+    /// Set when outcomes could not be written (those jobs stay `running`
+    /// for the rescuer), so a stop keeps this client's liveness file.
+    pub outcomes_lost: Arc<AtomicBool>,
 }
 
 fn error_entry(now: DateTime<Utc>, attempt: i64, error: String) -> Option<AttemptError> {
@@ -68,13 +74,13 @@ impl Completer {
         let decided: Vec<(JobUpdate, EventKind)> =
             batch.iter().map(|c| self.decide(c, now)).collect();
         let updates: Vec<JobUpdate> = decided.iter().map(|(u, _)| u.clone()).collect();
-        self.write(&updates);
+        let written = self.write(&updates, now);
         let committed = Instant::now();
 
-        let mut done: Vec<Vec<i64>> = vec![Vec::new(); self.done.len()];
+        let mut done: Vec<Vec<(i64, i64)>> = vec![Vec::new(); self.done.len()];
         for c in &batch {
             if let Some(ids) = done.get_mut(c.producer) {
-                ids.push(c.row.id);
+                ids.push((c.row.id, c.row.attempt));
             }
         }
         for (sender, ids) in self.done.iter().zip(done) {
@@ -82,38 +88,66 @@ impl Completer {
                 let _ = sender.send(ids);
             }
         }
-        for (c, (update, kind)) in batch.into_iter().zip(decided) {
+        // Events only for what was written, in the state that was written.
+        for ((c, (mut update, kind)), state) in batch.into_iter().zip(decided).zip(written) {
+            let Some(state) = state else { continue };
+            let kind = if state == JobState::Cancelled {
+                EventKind::JobCancelled
+            } else {
+                kind
+            };
+            if state != update.state {
+                update.state = state;
+                update.finalized_at = Some(now);
+            }
             if self.events.wants(kind) {
                 self.events.emit(event(c, update, kind, committed));
             }
         }
     }
 
-    /// Writes the batch, retrying while the database refuses (another
-    /// process holding the lock past busy_timeout). Outcomes are never
-    /// dropped silently: past GIVE_UP_AFTER the jobs stay `running` and the
-    /// rescuer recovers them.
-    fn write(&self, updates: &[JobUpdate]) {
+    /// Writes a batch: the state written for each update, or `None` where
+    /// the guard let it pass or the write was given up.
+    fn write(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Option<JobState>> {
+        match self.write_retrying_busy(updates, now) {
+            Ok(states) => states,
+            // Not a lock: some row cannot be written. Write them one by one,
+            // so one bad row does not hold back the others.
+            Err(e) if updates.len() > 1 && !matches!(e, Error::Busy(_)) => updates
+                .iter()
+                .flat_map(|u| self.write(std::slice::from_ref(u), now))
+                .collect(),
+            Err(e) => {
+                self.outcomes_lost.store(true, Ordering::SeqCst);
+                log::error!(
+                    "riverlite: giving up writing {} job outcome(s) ({e}); the rescuer will retry those jobs",
+                    updates.len()
+                );
+                vec![None; updates.len()]
+            }
+        }
+    }
+
+    /// Retries while the database stays locked by another process past
+    /// busy_timeout, for up to GIVE_UP_AFTER.
+    fn write_retrying_busy(
+        &self,
+        updates: &[JobUpdate],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<JobState>>> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(10);
         loop {
-            match self.db.write(|tx| jobs::complete(tx, updates)) {
-                Ok(_) => return,
-                Err(e) if started.elapsed() < GIVE_UP_AFTER => {
+            match self.db.write(|tx| jobs::complete(tx, updates, now)) {
+                Err(Error::Busy(e)) if started.elapsed() < GIVE_UP_AFTER => {
                     log::warn!(
-                        "riverlite: writing {} job outcomes failed, retrying: {e}",
+                        "riverlite: writing {} job outcomes: database busy, retrying: {e}",
                         updates.len()
                     );
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
-                Err(e) => {
-                    log::error!(
-                        "riverlite: giving up writing {} job outcomes ({e}); the rescuer will retry those jobs",
-                        updates.len()
-                    );
-                    return;
-                }
+                other => return other,
             }
         }
     }
@@ -171,7 +205,7 @@ impl Completer {
         let retry_at = c
             .outcome
             .next_retry
-            .unwrap_or_else(|| self.retry_policy.next_retry(row, now));
+            .unwrap_or_else(|| self.next_retry(row, now));
         log::warn!(
             "riverlite: job {} ({}) attempt {} failed, retrying at {retry_at}: {message}",
             row.id,
@@ -186,6 +220,20 @@ impl Completer {
         update.scheduled_at = Some(retry_at);
         update.finalized_at = None;
         (update, EventKind::JobFailed)
+    }
+
+    /// The retry policy's time; a panicking policy falls back to the default
+    /// backoff instead of taking the completer down.
+    fn next_retry(&self, row: &JobRow, now: DateTime<Utc>) -> DateTime<Utc> {
+        catch_unwind(AssertUnwindSafe(|| self.retry_policy.next_retry(row, now))).unwrap_or_else(
+            |_| {
+                log::error!(
+                    "riverlite: the retry policy panicked for job {}; using the default backoff",
+                    row.id
+                );
+                DefaultRetryPolicy.next_retry(row, now)
+            },
+        )
     }
 
     /// A job due soon goes straight to `available` (claims only take due

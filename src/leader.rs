@@ -93,6 +93,12 @@ impl LivenessLock {
         drop(self.file);
     }
 
+    /// Unlocks but leaves the file, marking this client dead: the leader
+    /// rescues whatever it left running, then sweeps the file.
+    pub(crate) fn unlock_for_rescue(self) {
+        drop(self.file);
+    }
+
     /// Keeps the lock until the process exits (a stop that timed out with
     /// jobs still running: they are alive, so they must not look orphaned).
     pub(crate) fn keep_until_exit(self) {
@@ -116,6 +122,13 @@ pub(crate) fn dead_clients(paths: &LockPaths) -> Vec<String> {
         .collect()
 }
 
+/// Whether `client_id` holds its liveness lock: its file exists and cannot
+/// be locked by us.
+pub(crate) fn is_alive(paths: &LockPaths, client_id: &str) -> bool {
+    let path = paths.clients.join(format!("{client_id}.lock"));
+    path.exists() && matches!(try_lock(&path), Ok(None))
+}
+
 /// Removes the liveness files of dead clients, once their jobs are rescued.
 pub(crate) fn sweep_dead(paths: &LockPaths, ids: &[String]) {
     for id in ids {
@@ -137,6 +150,13 @@ pub(crate) struct Elector {
     pub is_leader: Arc<AtomicBool>,
     pub events: Arc<EventBus>,
     pub maintenance: Maintenance,
+}
+
+impl Drop for Elector {
+    /// Even if the loop panicked, this client no longer leads.
+    fn drop(&mut self) {
+        self.is_leader.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Elector {

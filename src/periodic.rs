@@ -19,9 +19,12 @@ pub struct Schedule {
 
 #[derive(Clone)]
 enum ScheduleKind {
+    /// Usually one schedule; two when both day of month and day of week are
+    /// restricted, since crontab fires when either matches (the `cron`
+    /// crate would require both).
     Cron {
         spec: String,
-        schedule: Box<cron::Schedule>,
+        schedules: Vec<cron::Schedule>,
     },
     Every(Duration),
 }
@@ -122,15 +125,29 @@ impl Schedule {
             }
         };
         full[5] = translate_day_of_week(&full[5]).ok_or_else(|| bad("bad day of week"))?;
-        let schedule =
-            cron::Schedule::from_str(&full.join(" ")).map_err(|e| bad(&e.to_string()))?;
-        if schedule.upcoming(Utc).next().is_none() {
+        let unrestricted = |f: &str| f == "*" || f == "?";
+        let variants: Vec<Vec<String>> = if unrestricted(&full[3]) || unrestricted(&full[5]) {
+            vec![full]
+        } else {
+            let mut by_day_of_month = full.clone();
+            by_day_of_month[5] = "*".into();
+            let mut by_day_of_week = full;
+            by_day_of_week[3] = "*".into();
+            vec![by_day_of_month, by_day_of_week]
+        };
+        let schedules = variants
+            .iter()
+            .map(|fields| {
+                cron::Schedule::from_str(&fields.join(" ")).map_err(|e| bad(&e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if schedules.iter().all(|s| s.upcoming(Utc).next().is_none()) {
             return Err(bad("it never fires"));
         }
         Ok(Schedule {
             kind: ScheduleKind::Cron {
                 spec: spec.to_string(),
-                schedule: Box::new(schedule),
+                schedules,
             },
         })
     }
@@ -156,7 +173,9 @@ impl Schedule {
     /// The first target time strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
-            ScheduleKind::Cron { schedule, .. } => schedule.after(&t).next(),
+            ScheduleKind::Cron { schedules, .. } => {
+                schedules.iter().filter_map(|s| s.after(&t).next()).min()
+            }
             ScheduleKind::Every(d) => {
                 let period = i64::try_from(d.as_millis()).ok()?.max(1);
                 let ms = t.timestamp_millis();
@@ -168,12 +187,16 @@ impl Schedule {
     /// The latest target time at or before `t`.
     pub fn latest_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
-            ScheduleKind::Cron { schedule, .. } => {
-                if schedule.includes(t) && t.timestamp_subsec_nanos() == 0 {
-                    return Some(t);
-                }
-                schedule.after(&t).next_back()
-            }
+            ScheduleKind::Cron { schedules, .. } => schedules
+                .iter()
+                .filter_map(|s| {
+                    if s.includes(t) && t.timestamp_subsec_nanos() == 0 {
+                        Some(t)
+                    } else {
+                        s.after(&t).next_back()
+                    }
+                })
+                .max(),
             ScheduleKind::Every(d) => {
                 let period = i64::try_from(d.as_millis()).ok()?.max(1);
                 let ms = t.timestamp_millis();
@@ -389,6 +412,31 @@ mod tests {
             .next_after(Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap())
             .unwrap();
         assert_eq!(t.weekday(), Weekday::Fri);
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week_as_in_crontab() {
+        // The 1st of the month, or any Monday.
+        let s = Schedule::cron("0 0 1 * MON").unwrap();
+        let t = s
+            .next_after(Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap())
+            .unwrap();
+        assert_eq!(
+            t,
+            Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
+            "Monday the 30th"
+        );
+        let t = s.next_after(t).unwrap();
+        assert_eq!(
+            t,
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+            "the 1st"
+        );
+        let latest = s.latest_at_or_before(Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap());
+        assert_eq!(
+            latest,
+            Some(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap())
+        );
     }
 
     #[test]

@@ -23,16 +23,23 @@ const FETCH_COOLDOWN: Duration = Duration::from_millis(20);
 /// The jobs a producer has running, shared with `stop()` (to cancel them,
 /// or to name them when a stop times out).
 #[derive(Default)]
-pub(crate) struct RunningJobs(Mutex<HashMap<i64, Arc<JobControl>>>);
+pub(crate) struct RunningJobs(Mutex<HashMap<i64, RunningJob>>);
+
+/// One running attempt: a job rescued and claimed again by this client
+/// has a new attempt, and the old attempt's outcome must not end it.
+pub(crate) struct RunningJob {
+    pub attempt: i64,
+    pub control: Arc<JobControl>,
+}
 
 impl RunningJobs {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<i64, Arc<JobControl>>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<i64, RunningJob>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Flags every running job as cancelled (for `stop_and_cancel`).
     pub(crate) fn cancel_all(&self) {
-        self.lock().values().for_each(|control| control.cancel());
+        self.lock().values().for_each(|job| job.control.cancel());
     }
 
     pub(crate) fn ids(&self) -> Vec<i64> {
@@ -223,7 +230,7 @@ pub(crate) struct ProducerChannels {
     /// Something may be available: an insert, another process's write, a resume.
     pub wake: Receiver<()>,
     /// Ids of jobs whose outcome the completer has written.
-    pub done: Receiver<Vec<i64>>,
+    pub done: Receiver<Vec<(i64, i64)>>,
     /// Closed when the client stops.
     pub stop: Receiver<()>,
 }
@@ -298,8 +305,10 @@ impl Producer {
                     };
                     finished.extend(channels.done.try_iter().flatten());
                     let mut running = self.running.lock();
-                    for id in finished {
-                        running.remove(&id);
+                    for (id, attempt) in finished {
+                        if running.get(&id).is_some_and(|job| job.attempt == attempt) {
+                            running.remove(&id);
+                        }
                     }
                 }
                 recv(channels.wake) -> _ => should_fetch = true,
@@ -336,7 +345,13 @@ impl Producer {
             jobs.iter()
                 .map(|row| {
                     let control = Arc::new(JobControl::default());
-                    running.insert(row.id, control.clone());
+                    running.insert(
+                        row.id,
+                        RunningJob {
+                            attempt: row.attempt,
+                            control: control.clone(),
+                        },
+                    );
                     control
                 })
                 .collect()
@@ -365,8 +380,8 @@ impl Producer {
             Ok(ids) => {
                 let running = self.running.lock();
                 for id in ids {
-                    if let Some(control) = running.get(&id) {
-                        control.request_cancel();
+                    if let Some(job) = running.get(&id) {
+                        job.control.request_cancel();
                     }
                 }
             }
@@ -384,7 +399,8 @@ pub(crate) fn watch_database(
     interval: Duration,
     stop: Receiver<()>,
 ) {
-    let conn = match db.conn() {
+    // Its own connection, outside the pool: it is held for the client's life.
+    let conn = match db.dedicated_connection() {
         Ok(conn) => conn,
         Err(e) => {
             log::warn!("riverlite: cannot watch the database for changes, polling only: {e}");

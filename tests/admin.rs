@@ -428,3 +428,14 @@ fn queue_list_returns_every_queue_by_name() {
         .collect();
     assert_eq!(names, ["alpha", "mid", "zeta"]);
 }
+
+#[test]
+fn job_retry_leaves_an_available_job_in_its_place() {
+    let (_dir, _path, client) = common::new_client();
+    let job = client
+        .insert(common::email("a@example.com"), None)
+        .unwrap()
+        .job;
+    let retried = client.job_retry(job.id).unwrap();
+    assert_eq!(retried, job);
+}

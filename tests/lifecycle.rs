@@ -282,3 +282,43 @@ fn a_full_subscription_drops_events_instead_of_blocking_workers() {
     client.stop().unwrap();
     assert_eq!(client.dropped_events(), 500);
 }
+
+/// Fails (or snoozes) as soon as the test says so.
+fn fail_on_signal(
+    path: &std::path::Path,
+    snooze: bool,
+) -> (Client, Arc<AtomicBool>, Arc<AtomicBool>) {
+    let (started, go) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (s, g) = (started.clone(), go.clone());
+    let client = noop_client(path, 1, move |_| {
+        s.store(true, Ordering::SeqCst);
+        while !g.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if snooze {
+            Err(WorkError::snooze(Duration::ZERO))
+        } else {
+            Err(WorkError::failure("failed right after the cancel"))
+        }
+    });
+    (client, started, go)
+}
+
+#[test]
+fn a_job_cancelled_while_running_does_not_run_again_even_if_it_fails_at_once() {
+    for snooze in [false, true] {
+        let (_dir, path) = temp_db();
+        let (client, started, go) = fail_on_signal(&path, snooze);
+        client.start().unwrap();
+        let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+        wait_until("the job to start", || started.load(Ordering::SeqCst));
+        client.job_cancel(id).unwrap();
+        go.store(true, Ordering::SeqCst);
+        let job = wait_for_state(&client, id, JobState::Cancelled);
+        assert_eq!(job.attempt, if snooze { 0 } else { 1 }, "snooze={snooze}");
+        client.stop().unwrap();
+    }
+}

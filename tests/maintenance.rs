@@ -320,3 +320,47 @@ fn a_new_leader_catches_up_the_latest_missed_run_once() {
         "{targets:?}"
     );
 }
+
+#[test]
+fn a_job_with_no_timeout_is_rescued_past_the_horizon_unless_its_owner_is_alive() {
+    let (_dir, path) = temp_db();
+    let client = working(&path).job_timeout(None).build().unwrap();
+    client.queue_pause("default").unwrap();
+    let unknown_owner = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let live_owner = client.insert(Noop { n: 2 }, None).unwrap().job.id;
+    let conn = Connection::open(&path).unwrap();
+    make_running(&conn, unknown_owner, chrono::Duration::hours(2), "{}", 1);
+    make_running(&conn, live_owner, chrono::Duration::hours(2), "{}", 1);
+    conn.execute(
+        "UPDATE river_job SET attempted_by = jsonb_array(?2) WHERE id = ?1",
+        params![live_owner, client.id()],
+    )
+    .unwrap();
+    client.start().unwrap();
+    wait_for_state(&client, unknown_owner, JobState::Retryable);
+    assert_eq!(client.job_get(live_owner).unwrap().state, JobState::Running);
+}
+
+#[test]
+fn a_panicking_periodic_constructor_leaves_the_leader_working() {
+    let (_dir, path) = temp_db();
+    let client = working(&path)
+        .periodic_job(
+            PeriodicJob::new(
+                Schedule::every(Duration::from_secs(1)),
+                || -> Option<Noop> { panic!("constructor bug") },
+            )
+            .run_on_start(true),
+        )
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    wait_until("leadership", || client.is_leader());
+    let opts = InsertOpts {
+        scheduled_at: Some(Utc::now() + chrono::Duration::milliseconds(1500)),
+        ..Default::default()
+    };
+    let id = client.insert(Noop { n: 1 }, Some(opts)).unwrap().job.id;
+    wait_for_state(&client, id, JobState::Completed);
+    assert!(client.is_leader());
+}

@@ -271,3 +271,56 @@ fn max_workers_is_never_exceeded() {
     assert!(peak <= 20, "peak concurrency {peak}");
     assert!(peak > 1, "jobs ran concurrently");
 }
+
+struct PanickingPolicy;
+impl RetryPolicy for PanickingPolicy {
+    fn next_retry(&self, _job: &JobRow, _now: DateTime<Utc>) -> DateTime<Utc> {
+        panic!("policy bug");
+    }
+}
+
+#[test]
+fn a_panicking_retry_policy_falls_back_to_the_default_backoff() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Noop, _>(|job| match job.args.n {
+            0 => Err(WorkError::failure("retry me")),
+            _ => Ok(()),
+        }))
+        .retry_policy(PanickingPolicy)
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    let failing = client.insert(Noop { n: 0 }, None).unwrap().job.id;
+    wait_until("the failure", || {
+        client.job_get(failing).unwrap().errors.len() == 1
+    });
+    let job = client.job_get(failing).unwrap();
+    let delay = (job.scheduled_at - job.errors[0].at).num_milliseconds();
+    assert!(
+        (850..=1150).contains(&delay),
+        "default backoff of ~1 s, got {delay} ms"
+    );
+    let fine = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_for_state(&client, fine, JobState::Completed);
+}
+
+#[test]
+fn a_row_with_values_riverlite_cannot_read_does_not_stall_its_queue() {
+    let (_dir, path) = temp_db();
+    let inserter = Client::builder(&path).build().unwrap();
+    let odd = inserter.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let fine = inserter.insert(Noop { n: 2 }, None).unwrap().job.id;
+    riverlite::rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE river_job SET errors = jsonb('[{\"message\":\"from another driver\"}]'), \
+             tags = jsonb('{\"not\":\"a list\"}') WHERE id = ?1",
+            [odd],
+        )
+        .unwrap();
+    let client = working_client(&path, |_| Ok(()));
+    wait_for_state(&client, odd, JobState::Completed);
+    wait_for_state(&client, fine, JobState::Completed);
+}

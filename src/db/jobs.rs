@@ -19,28 +19,40 @@ fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, msg.into())
 }
 
+// Rows are decoded leniently: a value another driver (or a hand edit) wrote
+// in a form riverlite does not read must not stall a queue whose claim
+// returns that row. It decodes as a default, with a warning.
+
+fn lenient<T>(row: &Row<'_>, col: usize, what: &str, value: Option<T>, raw: &str) -> Option<T> {
+    if value.is_none() {
+        let id: i64 = row.get(0).unwrap_or_default();
+        log::warn!(
+            "riverlite: job {id}: cannot read column {col} ({what}) {raw:?}; using a default"
+        );
+    }
+    value
+}
+
 fn timestamp(row: &Row<'_>, col: usize) -> rusqlite::Result<DateTime<Utc>> {
     let s: String = row.get(col)?;
-    time::parse(&s).ok_or_else(|| conversion_error(col, format!("bad timestamp {s:?}")))
+    Ok(lenient(row, col, "timestamp", time::parse(&s), &s).unwrap_or(DateTime::UNIX_EPOCH))
 }
 
 fn opt_timestamp(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    match row.get::<_, Option<String>>(col)? {
-        None => Ok(None),
-        Some(s) => time::parse(&s)
-            .map(Some)
-            .ok_or_else(|| conversion_error(col, format!("bad timestamp {s:?}"))),
-    }
+    Ok(match row.get::<_, Option<String>>(col)? {
+        None => None,
+        Some(s) => lenient(row, col, "timestamp", time::parse(&s), &s),
+    })
 }
 
 fn json_column<T: serde::de::DeserializeOwned + Default>(
     row: &Row<'_>,
     col: usize,
 ) -> rusqlite::Result<T> {
-    match row.get_ref(col)?.as_str_or_null()? {
-        None => Ok(T::default()),
-        Some(s) => serde_json::from_str(s).map_err(|e| conversion_error(col, e.to_string())),
-    }
+    Ok(match row.get_ref(col)?.as_str_or_null()? {
+        None => T::default(),
+        Some(s) => lenient(row, col, "JSON", serde_json::from_str(s).ok(), s).unwrap_or_default(),
+    })
 }
 
 /// Maps a row selected with [`JOB_COLUMNS`].
@@ -217,12 +229,20 @@ pub(crate) fn insert(
 /// The row that made a unique insert a duplicate.
 fn existing_unique(conn: &Connection, job: &NewJob) -> Result<JobRow> {
     let key = job.unique_key.as_deref().ok_or(Error::NotFound)?;
+    // The WHERE repeats river_job_unique_idx's own condition, so that SQLite
+    // searches that partial index instead of scanning the table.
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM river_job WHERE unique_key = ?1 AND unique_states IS NOT NULL \
-         AND unique_states & (1 << CASE state WHEN 'available' THEN 0 WHEN 'cancelled' THEN 1 \
-         WHEN 'completed' THEN 2 WHEN 'discarded' THEN 3 WHEN 'pending' THEN 4 \
-         WHEN 'retryable' THEN 5 WHEN 'running' THEN 6 WHEN 'scheduled' THEN 7 END) != 0 \
-         ORDER BY id DESC LIMIT 1"
+        "SELECT {JOB_COLUMNS} FROM river_job WHERE unique_key = ?1 \
+         AND unique_key IS NOT NULL AND unique_states IS NOT NULL AND CASE state \
+           WHEN 'available' THEN unique_states & (1 << 0) \
+           WHEN 'cancelled' THEN unique_states & (1 << 1) \
+           WHEN 'completed' THEN unique_states & (1 << 2) \
+           WHEN 'discarded' THEN unique_states & (1 << 3) \
+           WHEN 'pending'   THEN unique_states & (1 << 4) \
+           WHEN 'retryable' THEN unique_states & (1 << 5) \
+           WHEN 'running'   THEN unique_states & (1 << 6) \
+           WHEN 'scheduled' THEN unique_states & (1 << 7) \
+           ELSE 0 END >= 1"
     );
     conn.prepare_cached(&sql)?
         .query_row([key], job_from_row)
@@ -353,7 +373,11 @@ pub(crate) fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<J
 /// unchanged). A job with its attempts used up gets one more.
 pub(crate) fn retry(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<JobRow> {
     let job = get(conn, id)?;
-    if job.state == JobState::Running {
+    // Running, or already available and due: nothing to do (River's rule,
+    // which keeps an available job's place in line).
+    if job.state == JobState::Running
+        || (job.state == JobState::Available && job.scheduled_at <= now)
+    {
         return Ok(job);
     }
     let sql = format!(
@@ -447,49 +471,69 @@ pub(crate) struct JobUpdate {
 
 /// Writes outcomes in the caller's transaction, each guarded by
 /// `state = 'running'` and its attempt, so a job that was rescued or
-/// finished elsewhere is never overwritten. Returns the ids written.
+/// finished elsewhere is never overwritten. Returns, for each update, the
+/// state written, or `None` when the guard let it pass.
+///
+/// A job someone asked to cancel (`metadata.cancel_attempted_at`) that would
+/// run again becomes cancelled instead, as River does, even if its producer
+/// had not yet seen the request.
 ///
 /// One cached statement per row: SQLite resolves each by primary key, which
 /// is cheaper than joining the batch in as JSON.
-pub(crate) fn complete(conn: &Connection, updates: &[JobUpdate]) -> Result<Vec<i64>> {
+pub(crate) fn complete(
+    conn: &Connection,
+    updates: &[JobUpdate],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<JobState>>> {
     // Plain completions, the common case, get a statement with less to do.
     let mut completed = conn.prepare_cached(
         "UPDATE river_job SET state = 'completed', finalized_at = ?3 \
          WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
     )?;
     let mut stmt = conn.prepare_cached(
-        "UPDATE river_job SET state = ?3, scheduled_at = coalesce(?4, scheduled_at), \
-           finalized_at = ?5, \
+        "UPDATE river_job SET \
+           state = CASE WHEN ?3 IN ('available', 'retryable', 'scheduled') \
+                         AND metadata ->> 'cancel_attempted_at' IS NOT NULL THEN 'cancelled' \
+                        ELSE ?3 END, \
+           finalized_at = CASE WHEN ?3 IN ('available', 'retryable', 'scheduled') \
+                         AND metadata ->> 'cancel_attempted_at' IS NOT NULL THEN ?8 \
+                        ELSE ?5 END, \
+           scheduled_at = coalesce(?4, scheduled_at), \
            errors = CASE WHEN ?6 IS NULL THEN errors \
                          ELSE jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)) END, \
            attempt = CASE WHEN ?7 THEN attempt - 1 ELSE attempt END, \
            metadata = CASE WHEN ?7 THEN jsonb_set(metadata, '$.snoozes', \
                                         coalesce(metadata ->> 'snoozes', 0) + 1) \
                            ELSE metadata END \
-         WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
+         WHERE id = ?1 AND attempt = ?2 AND state = 'running' \
+         RETURNING state",
     )?;
+    let now = time::format(now);
     let mut written = Vec::with_capacity(updates.len());
     for u in updates {
         if u.state == JobState::Completed && u.error.is_none() && !u.snoozed {
             let finalized_at = u.finalized_at.map(time::format);
-            if completed.execute(params![u.id, u.attempt, finalized_at])? > 0 {
-                written.push(u.id);
-            }
+            let changed = completed.execute(params![u.id, u.attempt, finalized_at])?;
+            written.push((changed > 0).then_some(JobState::Completed));
             continue;
         }
         let error = u.error.as_ref().map(serde_json::to_string).transpose()?;
-        let changed = stmt.execute(params![
-            u.id,
-            u.attempt,
-            u.state.as_str(),
-            u.scheduled_at.map(time::format),
-            u.finalized_at.map(time::format),
-            error,
-            u.snoozed,
-        ])?;
-        if changed > 0 {
-            written.push(u.id);
-        }
+        let state: Option<String> = stmt
+            .query_row(
+                params![
+                    u.id,
+                    u.attempt,
+                    u.state.as_str(),
+                    u.scheduled_at.map(time::format),
+                    u.finalized_at.map(time::format),
+                    error,
+                    u.snoozed,
+                    now,
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        written.push(state.map(|s| s.parse()).transpose()?);
     }
     Ok(written)
 }

@@ -186,6 +186,15 @@ impl Db {
         self.file.as_deref()
     }
 
+    /// A connection of its own, outside the pool, for a thread that keeps
+    /// one for its whole life (the data_version watcher).
+    pub(crate) fn dedicated_connection(&self) -> Result<Connection> {
+        let file = self.file.as_deref().ok_or(Error::NotFound)?;
+        let conn = Connection::open(file)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
     /// A pooled connection for reads (or a caller-managed transaction).
     pub(crate) fn conn(&self) -> Result<Conn> {
         Ok(self.pool.get()?)

@@ -39,7 +39,10 @@ impl Timer {
         if now < self.next {
             return false;
         }
-        self.next = now + self.interval;
+        // An interval too long to add means "practically never".
+        self.next = now
+            .checked_add(self.interval)
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
         true
     }
 

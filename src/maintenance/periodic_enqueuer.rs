@@ -7,10 +7,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossbeam_channel::Sender;
 
-use crate::db::{jobs, maintenance, Db};
-use crate::error::Result;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::db::{jobs, maintenance, time, Db};
+use crate::error::{Error, Result};
 use crate::insert::{self, InsertOpts};
 use crate::periodic::{PeriodicJob, PeriodicJobHandle, PeriodicRegistry};
+
+/// How soon a periodic insert that failed (a busy database) is tried again.
+const RETRY_FAILED_INSERT: Duration = Duration::from_secs(1);
 
 /// Inserts periodic jobs while this client leads.
 pub(crate) struct PeriodicEnqueuer {
@@ -20,7 +25,16 @@ pub(crate) struct PeriodicEnqueuer {
     /// Wakes this client's producers after an insert.
     pub wakers: Vec<Sender<()>>,
     seen_version: Option<u64>,
-    jobs: HashMap<PeriodicJobHandle, (PeriodicJob, Option<DateTime<Utc>>)>,
+    jobs: HashMap<PeriodicJobHandle, Entry>,
+}
+
+/// One periodic job as the enqueuer follows it.
+struct Entry {
+    job: PeriodicJob,
+    /// The next target time.
+    next: Option<DateTime<Utc>>,
+    /// Set after a failed insert: when to try the same target again.
+    retry_at: Option<DateTime<Utc>>,
 }
 
 impl PeriodicEnqueuer {
@@ -51,20 +65,26 @@ impl PeriodicEnqueuer {
     pub(crate) fn tick(&mut self, now: DateTime<Utc>) {
         self.sync(now, false);
         let mut inserted = false;
-        for (job, next) in self.jobs.values_mut() {
-            let Some(due) = *next else { continue };
-            if due > now {
+        for entry in self.jobs.values_mut() {
+            let Some(due) = entry.next else { continue };
+            if due > now || entry.retry_at.is_some_and(|at| at > now) {
                 continue;
             }
             // After a stall, only the latest missed target runs.
+            let job = &entry.job;
             let target = job
                 .schedule
                 .latest_at_or_before(now)
                 .unwrap_or(due)
                 .max(due);
-            enqueue(&self.db, &self.insert_defaults, job, target, now);
-            *next = job.schedule.next_after(target);
-            inserted = true;
+            if enqueue(&self.db, &self.insert_defaults, job, target, now) {
+                entry.next = job.schedule.next_after(target);
+                entry.retry_at = None;
+                inserted = true;
+            } else {
+                // The database was busy: try this target again shortly.
+                entry.retry_at = Some(time::after(now, RETRY_FAILED_INSERT));
+            }
         }
         if inserted {
             self.wake_producers();
@@ -82,7 +102,7 @@ impl PeriodicEnqueuer {
         let now = Utc::now();
         self.jobs
             .values()
-            .filter_map(|(_, next)| *next)
+            .filter_map(|e| e.retry_at.max(e.next))
             .map(|next| (next - now).to_std().unwrap_or_default())
             .min()
             .unwrap_or(Duration::from_secs(3600))
@@ -109,7 +129,14 @@ impl PeriodicEnqueuer {
                 self.wake_producers();
             }
             let next = job.schedule.next_after(now);
-            self.jobs.insert(handle, (job, next));
+            self.jobs.insert(
+                handle,
+                Entry {
+                    job,
+                    next,
+                    retry_at: None,
+                },
+            );
         }
     }
 
@@ -137,30 +164,45 @@ impl PeriodicEnqueuer {
     }
 }
 
-/// Inserts one run of `job` for `target`. Errors are logged: the next
-/// target tries again.
+/// Inserts one run of `job` for `target`; returns false if it should be
+/// tried again (the constructor panicked or the insert failed).
 fn enqueue(
     db: &Db,
     defaults: &InsertOpts,
     job: &PeriodicJob,
     target: DateTime<Utc>,
     now: DateTime<Utc>,
-) {
-    let Some(params) = (job.constructor)() else {
-        return;
+) -> bool {
+    let constructed = catch_unwind(AssertUnwindSafe(|| (job.constructor)()));
+    let Ok(params) = constructed else {
+        log::error!(
+            "riverlite: the constructor of periodic job {:?} panicked; skipping {target}",
+            job.id
+        );
+        return true;
     };
-    let result = insert_run(db, defaults, job, params, target, now);
-    match result {
+    let Some(params) = params else { return true };
+    match insert_run(db, defaults, job, params, target, now) {
         Ok(true) => log::debug!("riverlite: periodic job {:?} inserted for {target}", job.id),
         Ok(false) => log::debug!(
             "riverlite: periodic job {:?} for {target} already inserted",
             job.id
         ),
-        Err(e) => log::error!(
-            "riverlite: inserting periodic job {:?} for {target} failed: {e}",
-            job.id
-        ),
+        Err(e @ (Error::InvalidInsert { .. } | Error::Serialization(_))) => {
+            log::error!(
+                "riverlite: periodic job {:?} for {target} is invalid: {e}",
+                job.id
+            );
+        }
+        Err(e) => {
+            log::error!(
+                "riverlite: inserting periodic job {:?} for {target} failed, will retry: {e}",
+                job.id
+            );
+            return false;
+        }
     }
+    true
 }
 
 fn insert_run(

@@ -1,6 +1,7 @@
 //! The rescuer: recovers running jobs whose client died (liveness lock released) or that ran past their rescue horizon.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use super::Timer;
 use crate::db::{maintenance, time, Db};
 use crate::error::Result;
 use crate::job::{AttemptError, JobRow, JobState};
-use crate::retry::RetryPolicy;
+use crate::retry::{DefaultRetryPolicy, RetryPolicy};
 use crate::worker::AnyWorker;
 
 /// Makes stuck and orphaned running jobs retryable (or discarded once their
@@ -22,6 +23,8 @@ pub(crate) struct Rescuer {
     pub default_timeout: Option<Duration>,
     pub workers: Arc<HashMap<&'static str, Arc<dyn AnyWorker>>>,
     pub retry_policy: Arc<dyn RetryPolicy>,
+    /// Whether a client id holds its liveness lock (or is this client).
+    pub is_alive: Box<dyn Fn(&str) -> bool + Send>,
 }
 
 impl Rescuer {
@@ -66,23 +69,25 @@ impl Rescuer {
 
     /// Why `job` should be rescued now, or `None` to leave it running.
     fn rescue_reason(&self, job: &JobRow, orphaned: bool, now: DateTime<Utc>) -> Option<String> {
+        let owner = job.attempted_by.last().map(String::as_str).unwrap_or("?");
         if orphaned {
-            let owner = job.attempted_by.last().map(String::as_str).unwrap_or("?");
             return Some(format!(
                 "orphaned: client {owner} exited while working the job; rescued"
             ));
         }
-        // A live (or unknown) owner: only past the horizon, which is never
-        // shorter than the job's own timeout. No timeout: leave it be.
+        // Past the horizon, which is never shorter than the job's own
+        // timeout. A job with no timeout is left alone while its owner is
+        // known to be alive; an unknown owner (a River client) gets the horizon.
         let timeout = self
             .workers
             .get(job.kind.as_str())
             .and_then(|w| w.timeout(job))
-            .or(self.default_timeout)?;
-        if timeout == Duration::MAX {
+            .or(self.default_timeout)
+            .filter(|t| *t != Duration::MAX);
+        if timeout.is_none() && (self.is_alive)(owner) {
             return None;
         }
-        let horizon = self.rescue_after.max(timeout);
+        let horizon = timeout.map_or(self.rescue_after, |t| self.rescue_after.max(t));
         let attempted_at = job.attempted_at?;
         (attempted_at < time::before(now, horizon))
             .then(|| format!("stuck: running for longer than {horizon:?}; rescued"))
@@ -102,7 +107,11 @@ impl Rescuer {
             // The job did not fail, its process died: run it again at once.
             (JobState::Retryable, now)
         } else {
-            (JobState::Retryable, self.retry_policy.next_retry(job, now))
+            let policy = catch_unwind(AssertUnwindSafe(|| self.retry_policy.next_retry(job, now)));
+            (
+                JobState::Retryable,
+                policy.unwrap_or_else(|_| DefaultRetryPolicy.next_retry(job, now)),
+            )
         }
     }
 }
