@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use riverlite::job_list::MAX_PAGE_SIZE;
 use riverlite::{Client, JobListParams, JobRow, JobState};
 use serde_json::Value;
@@ -42,48 +42,17 @@ pub enum JobsCommand {
     },
 }
 
-/// A job state on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StateArg {
-    /// Ready to run.
-    Available,
-    /// Cancelled (final).
-    Cancelled,
-    /// Completed (final).
-    Completed,
-    /// Failed with attempts used up (final).
-    Discarded,
-    /// Inserted as pending.
-    Pending,
-    /// Failed, waiting for its retry.
-    Retryable,
-    /// Being worked.
-    Running,
-    /// Waiting for its scheduled time.
-    Scheduled,
-}
-
-impl From<StateArg> for JobState {
-    fn from(state: StateArg) -> Self {
-        match state {
-            StateArg::Available => JobState::Available,
-            StateArg::Cancelled => JobState::Cancelled,
-            StateArg::Completed => JobState::Completed,
-            StateArg::Discarded => JobState::Discarded,
-            StateArg::Pending => JobState::Pending,
-            StateArg::Retryable => JobState::Retryable,
-            StateArg::Running => JobState::Running,
-            StateArg::Scheduled => JobState::Scheduled,
-        }
-    }
+/// The job states clap offers (and checks) for `--state`: River's names.
+fn state_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(JobState::ALL.map(JobState::as_str))
 }
 
 /// Filters and output of `jobs list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only jobs in this state (repeat for several).
-    #[arg(long, value_enum)]
-    state: Vec<StateArg>,
+    #[arg(long, value_parser = state_names())]
+    state: Vec<String>,
     /// Only jobs in this queue (repeat for several).
     #[arg(long)]
     queue: Vec<String>,
@@ -120,7 +89,8 @@ fn no_job(id: i64) -> String {
 fn fetch(args: &ListArgs, client: &Client) -> CliResult<(Vec<JobRow>, bool)> {
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let mut params = JobListParams::new()
-        .states(args.state.iter().map(|&s| JobState::from(s)))
+        // clap admitted only valid names, so every one parses.
+        .states(args.state.iter().filter_map(|s| s.parse::<JobState>().ok()))
         .queues(args.queue.iter().cloned())
         .kinds(args.kind.iter().cloned())
         .descending(args.desc);
