@@ -48,6 +48,10 @@ pub mod worker;
 /// The rusqlite riverlite is built on, for `insert_tx` transactions.
 pub use rusqlite;
 
+/// The r2d2 and r2d2_sqlite riverlite is built on, to build a pool to share
+/// with `Client::builder_with_pool`.
+pub use {r2d2, r2d2_sqlite};
+
 pub use args::JobArgs;
 pub use client::{Client, ClientBuilder, LeaderRow, MaintenanceConfig, QueueConfig, QueueRow};
 pub use db::SqlitePool;

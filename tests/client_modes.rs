@@ -119,3 +119,37 @@ fn a_queue_with_a_worker_builds_a_working_client() {
         .unwrap();
     assert!(!client.is_insert_only());
 }
+
+#[test]
+fn a_client_can_share_the_applications_pool() {
+    let (_dir, path) = common::temp_db();
+    let pool_of = |size: u32| {
+        let manager = riverlite::r2d2_sqlite::SqliteConnectionManager::file(&path).with_init(|c| {
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
+        });
+        riverlite::r2d2::Pool::builder()
+            .max_size(size)
+            .build(manager)
+            .unwrap()
+    };
+    let small = pool_of(2);
+    let too_small = Client::builder_with_pool(small.clone())
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<common::Count, _>(|_| Ok(())))
+        .build();
+    assert!(matches!(too_small, Err(Error::Config(m)) if m.contains("pool")));
+
+    let inserter = Client::builder_with_pool(small).build().unwrap();
+    let id = inserter
+        .insert(common::Count { n: 1 }, None)
+        .unwrap()
+        .job
+        .id;
+    let worker = Client::builder_with_pool(pool_of(8))
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<common::Count, _>(|_| Ok(())))
+        .build()
+        .unwrap();
+    worker.start().unwrap();
+    common::wait_for_state(&worker, id, riverlite::JobState::Completed);
+}
