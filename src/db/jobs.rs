@@ -478,18 +478,17 @@ pub(crate) struct JobUpdate {
 /// run again becomes cancelled instead, as River does, even if its producer
 /// had not yet seen the request.
 ///
-/// One cached statement per row: SQLite resolves each by primary key, which
-/// is cheaper than joining the batch in as JSON.
+/// Plain completions, the bulk of any batch, go in one statement; other
+/// outcomes take one cached statement per row.
 pub(crate) fn complete(
     conn: &Connection,
     updates: &[JobUpdate],
     now: DateTime<Utc>,
 ) -> Result<Vec<Option<JobState>>> {
-    // Plain completions, the common case, get a statement with less to do.
-    let mut completed = conn.prepare_cached(
-        "UPDATE river_job SET state = 'completed', finalized_at = ?3 \
-         WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
-    )?;
+    let is_plain =
+        |u: &JobUpdate| u.state == JobState::Completed && u.error.is_none() && !u.snoozed;
+    let plain: Vec<&JobUpdate> = updates.iter().filter(|u| is_plain(u)).collect();
+    let completed = complete_plain(conn, &plain, now)?;
     let mut stmt = conn.prepare_cached(
         "UPDATE river_job SET \
            state = CASE WHEN ?3 IN ('available', 'retryable', 'scheduled') \
@@ -511,10 +510,8 @@ pub(crate) fn complete(
     let now = time::format(now);
     let mut written = Vec::with_capacity(updates.len());
     for u in updates {
-        if u.state == JobState::Completed && u.error.is_none() && !u.snoozed {
-            let finalized_at = u.finalized_at.map(time::format);
-            let changed = completed.execute(params![u.id, u.attempt, finalized_at])?;
-            written.push((changed > 0).then_some(JobState::Completed));
+        if is_plain(u) {
+            written.push(completed.contains(&u.id).then_some(JobState::Completed));
             continue;
         }
         let error = u.error.as_ref().map(serde_json::to_string).transpose()?;
@@ -536,6 +533,40 @@ pub(crate) fn complete(
         written.push(state.map(|s| s.parse()).transpose()?);
     }
     Ok(written)
+}
+
+/// Marks plain completions in one statement; returns the ids written.
+/// `id IN ids` finds the rows by primary key, and `id:attempt IN keys` is
+/// each row's attempt guard.
+fn complete_plain(
+    conn: &Connection,
+    updates: &[&JobUpdate],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<i64>> {
+    if updates.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
+    let keys: Vec<String> = updates
+        .iter()
+        .map(|u| format!("{}:{}", u.id, u.attempt))
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "UPDATE river_job SET state = 'completed', finalized_at = ?3 \
+         WHERE id IN (SELECT value FROM json_each(?1)) \
+           AND (id || ':' || attempt) IN (SELECT value FROM json_each(?2)) \
+           AND state = 'running' \
+         RETURNING id",
+    )?;
+    let written = stmt.query_map(
+        params![
+            serde_json::to_string(&ids)?,
+            serde_json::to_string(&keys)?,
+            time::format(now)
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(written.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Of the given running jobs, those someone asked to cancel
