@@ -322,3 +322,20 @@ fn a_job_cancelled_while_running_does_not_run_again_even_if_it_fails_at_once() {
         client.stop().unwrap();
     }
 }
+
+#[test]
+fn a_stopped_client_can_start_again() {
+    let (_dir, path) = temp_db();
+    let client = noop_client(&path, 2, |_| Ok(()));
+    client.start().unwrap();
+    assert!(matches!(client.start(), Err(Error::AlreadyStarted)));
+    let first = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    wait_for_state(&client, first, JobState::Completed);
+    client.stop().unwrap();
+    client.stop().unwrap();
+
+    client.start().unwrap();
+    let second = client.insert(Noop { n: 2 }, None).unwrap().job.id;
+    wait_for_state(&client, second, JobState::Completed);
+    wait_until("leadership again", || client.is_leader());
+}
