@@ -1,6 +1,5 @@
 //! The completer: writes job outcomes in batches, then tells producers and subscribers.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, EventKind, JobStats};
 use crate::job::{AttemptError, JobRow, JobState};
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
+use crate::retry::{next_retry_or_default, RetryPolicy};
 use crate::worker::{WorkErrorKind, WorkOutcome};
 
 /// Most outcomes written in one transaction.
@@ -27,7 +26,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 /// One finished attempt, sent by a worker thread.
 pub(crate) struct Completion {
     /// Index of the producer (queue) that owns the job.
-    pub producer: usize,
+    pub producer_index: usize,
     pub row: JobRow,
     pub outcome: WorkOutcome,
     /// Someone called `job_cancel` on the job while it ran.
@@ -36,7 +35,8 @@ pub(crate) struct Completion {
     pub finished: Instant,
 }
 
-/// Settings the completer needs to turn an outcome into a row update.
+/// Writes job outcomes in batches, then frees the producers' capacity and
+/// sends events.
 pub(crate) struct Completer {
     pub db: Arc<Db>,
     pub events: Arc<EventBus>,
@@ -51,12 +51,7 @@ pub(crate) struct Completer {
 }
 
 fn error_entry(now: DateTime<Utc>, attempt: i64, error: String) -> Option<AttemptError> {
-    Some(AttemptError {
-        at: now,
-        attempt,
-        error,
-        trace: String::new(),
-    })
+    Some(AttemptError::new(now, attempt, error))
 }
 
 impl Completer {
@@ -79,7 +74,7 @@ impl Completer {
 
         let mut done: Vec<Vec<(i64, i64)>> = vec![Vec::new(); self.done.len()];
         for c in &batch {
-            if let Some(ids) = done.get_mut(c.producer) {
+            if let Some(ids) = done.get_mut(c.producer_index) {
                 ids.push((c.row.id, c.row.attempt));
             }
         }
@@ -89,19 +84,17 @@ impl Completer {
             }
         }
         // Events only for what was written, in the state that was written.
-        for ((c, (mut update, kind)), state) in batch.into_iter().zip(decided).zip(written) {
+        for ((c, (update, kind)), state) in batch.into_iter().zip(decided).zip(written) {
             let Some(state) = state else { continue };
             let kind = if state == JobState::Cancelled {
                 EventKind::JobCancelled
             } else {
                 kind
             };
-            if state != update.state {
-                update.state = state;
-                update.finalized_at = Some(now);
-            }
             if self.events.wants(kind) {
-                self.events.emit(event(c, update, kind, committed));
+                let mut job = c.row.clone();
+                update.apply_to(&mut job, state, now);
+                self.events.emit(event(&c, job, kind, committed));
             }
         }
     }
@@ -205,7 +198,7 @@ impl Completer {
         let retry_at = c
             .outcome
             .next_retry
-            .unwrap_or_else(|| self.next_retry(row, now));
+            .unwrap_or_else(|| next_retry_or_default(&*self.retry_policy, row, now));
         log::warn!(
             "riverlite: job {} ({}) attempt {} failed, retrying at {retry_at}: {message}",
             row.id,
@@ -222,20 +215,6 @@ impl Completer {
         (update, EventKind::JobFailed)
     }
 
-    /// The retry policy's time; a panicking policy falls back to the default
-    /// backoff instead of taking the completer down.
-    fn next_retry(&self, row: &JobRow, now: DateTime<Utc>) -> DateTime<Utc> {
-        catch_unwind(AssertUnwindSafe(|| self.retry_policy.next_retry(row, now))).unwrap_or_else(
-            |_| {
-                log::error!(
-                    "riverlite: the retry policy panicked for job {}; using the default backoff",
-                    row.id
-                );
-                DefaultRetryPolicy.next_retry(row, now)
-            },
-        )
-    }
-
     /// A job due soon goes straight to `available` (claims only take due
     /// jobs); a later one waits for the scheduler.
     fn waiting_state(&self, delay: Duration) -> JobState {
@@ -247,32 +226,14 @@ impl Completer {
     }
 }
 
-/// The event for one outcome, with the row patched to what was written.
-fn event(c: Completion, update: JobUpdate, kind: EventKind, committed: Instant) -> Event {
-    let mut job = c.row;
-    let queue_wait = job
+/// The event for one written outcome; `job` is the row as written.
+fn event(c: &Completion, job: JobRow, kind: EventKind, committed: Instant) -> Event {
+    // Waiting time of the attempt that just ran, from the row as claimed.
+    let queue_wait = c
+        .row
         .attempted_at
-        .and_then(|at| (at - job.scheduled_at).to_std().ok())
+        .and_then(|at| (at - c.row.scheduled_at).to_std().ok())
         .unwrap_or_default();
-    job.state = update.state;
-    job.finalized_at = update.finalized_at;
-    if let Some(at) = update.scheduled_at {
-        job.scheduled_at = at;
-    }
-    if let Some(error) = update.error {
-        job.errors.push(error);
-    }
-    if update.snoozed {
-        job.attempt -= 1;
-        let snoozes = job
-            .metadata
-            .get("snoozes")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0);
-        if let Some(obj) = job.metadata.as_object_mut() {
-            obj.insert("snoozes".into(), (snoozes + 1).into());
-        }
-    }
     Event {
         kind,
         stats: Some(JobStats {

@@ -17,6 +17,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 25;
 pub const DEFAULT_PRIORITY: u8 = 1;
 /// Default queue name.
 pub const DEFAULT_QUEUE: &str = "default";
+/// Longest kind, queue name or periodic job id: River's CHECK constraints
+/// allow 1 to 127 characters.
+pub const MAX_NAME_LEN: usize = 127;
 /// The shortest period `UniqueOpts::by_period` accepts.
 pub const MIN_UNIQUE_PERIOD: Duration = Duration::from_secs(1);
 
@@ -148,7 +151,7 @@ pub(crate) fn validate_queue_name(name: &str) -> std::result::Result<(), String>
     let bytes = name.as_bytes();
     let is_sep = |c: u8| matches!(c, b'_' | b'-' | b'|');
     let ok = !bytes.is_empty()
-        && bytes.len() < 128
+        && bytes.len() <= MAX_NAME_LEN
         && bytes
             .iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || is_sep(c))
@@ -159,7 +162,7 @@ pub(crate) fn validate_queue_name(name: &str) -> std::result::Result<(), String>
         Ok(())
     } else {
         Err(format!(
-            "{name:?} is not a valid queue name: use 1 to 127 characters of a-z and 0-9, with single '_', '-' or '|' between them"
+            "{name:?} is not a valid queue name: use 1 to {MAX_NAME_LEN} characters of a-z and 0-9, with single '_', '-' or '|' between them"
         ))
     }
 }
@@ -184,8 +187,10 @@ fn validate_tag(tag: &str) -> std::result::Result<(), String> {
 
 /// Checks a job kind: 1 to 127 characters.
 pub(crate) fn validate_kind(kind: &str) -> std::result::Result<(), String> {
-    if kind.is_empty() || kind.len() >= 128 {
-        Err(format!("kind {kind:?} must be 1 to 127 characters"))
+    if kind.is_empty() || kind.len() > MAX_NAME_LEN {
+        Err(format!(
+            "kind {kind:?} must be 1 to {MAX_NAME_LEN} characters"
+        ))
     } else {
         Ok(())
     }

@@ -109,6 +109,18 @@ pub struct AttemptError {
     pub trace: String,
 }
 
+impl AttemptError {
+    /// An error for `attempt`, failed at `at`, with no trace.
+    pub fn new(at: DateTime<Utc>, attempt: i64, error: impl Into<String>) -> Self {
+        AttemptError {
+            at,
+            attempt,
+            error: error.into(),
+            trace: String::new(),
+        }
+    }
+}
+
 /// A job row as stored in `river_job`, with fields named after the columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRow {

@@ -30,6 +30,11 @@ pub(crate) struct LockPaths {
 }
 
 impl LockPaths {
+    /// The liveness file of one client.
+    pub(crate) fn client_file(&self, client_id: &str) -> PathBuf {
+        self.clients.join(format!("{client_id}.lock"))
+    }
+
     pub(crate) fn for_database(file: &Path) -> io::Result<LockPaths> {
         let canonical = file.canonicalize()?;
         let with_suffix = |suffix: &str| {
@@ -75,7 +80,7 @@ impl LivenessLock {
     /// it unlocked and mistake this client for a dead one.
     pub(crate) fn acquire(paths: &LockPaths, client_id: &str) -> io::Result<LivenessLock> {
         std::fs::create_dir_all(&paths.clients)?;
-        let path = paths.clients.join(format!("{client_id}.lock"));
+        let path = paths.client_file(client_id);
         let temporary = paths.clients.join(format!("{client_id}.lock.tmp"));
         let file = OpenOptions::new()
             .create(true)
@@ -125,14 +130,14 @@ pub(crate) fn dead_clients(paths: &LockPaths) -> Vec<String> {
 /// Whether `client_id` holds its liveness lock: its file exists and cannot
 /// be locked by us.
 pub(crate) fn is_alive(paths: &LockPaths, client_id: &str) -> bool {
-    let path = paths.clients.join(format!("{client_id}.lock"));
+    let path = paths.client_file(client_id);
     path.exists() && matches!(try_lock(&path), Ok(None))
 }
 
 /// Removes the liveness files of dead clients, once their jobs are rescued.
 pub(crate) fn sweep_dead(paths: &LockPaths, ids: &[String]) {
     for id in ids {
-        let path = paths.clients.join(format!("{id}.lock"));
+        let path = paths.client_file(id);
         // Re-check under the lock, so a live file is never removed.
         if let Ok(Some(_held)) = try_lock(&path) {
             let _ = std::fs::remove_file(&path);

@@ -28,22 +28,22 @@
 //! # Ok::<(), riverlite::Error>(())
 //! ```
 
-pub mod args;
-pub mod client;
+mod args;
+mod client;
 mod completer;
 mod db;
-pub mod error;
-pub mod event;
-pub mod insert;
-pub mod job;
-pub mod job_list;
+mod error;
+mod event;
+mod insert;
+mod job;
+mod job_list;
 mod leader;
 mod maintenance;
-pub mod periodic;
+mod periodic;
 mod producer;
-pub mod retry;
+mod retry;
 pub mod testing;
-pub mod worker;
+mod worker;
 
 /// The rusqlite riverlite is built on, for `insert_tx` transactions.
 pub use rusqlite;
@@ -53,13 +53,22 @@ pub use rusqlite;
 pub use {r2d2, r2d2_sqlite};
 
 pub use args::JobArgs;
-pub use client::{Client, ClientBuilder, LeaderRow, MaintenanceConfig, QueueConfig, QueueRow};
+pub use client::{
+    Client, ClientBuilder, LeaderRow, MaintenanceConfig, QueueConfig, QueueRow,
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_POOL_SIZE,
+    MAX_CLIENT_ID_LEN, MAX_WORKERS_LIMIT,
+};
 pub use db::SqlitePool;
 pub use error::{Error, Result};
-pub use event::{Event, EventKind, JobStats};
-pub use insert::{InsertManyParams, InsertOpts, InsertResult, UniqueOpts};
+pub use event::{Event, EventKind, JobStats, SUBSCRIPTION_CAPACITY};
+pub use insert::{
+    InsertManyParams, InsertOpts, InsertResult, UniqueOpts, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY,
+    DEFAULT_QUEUE, MAX_NAME_LEN, MIN_UNIQUE_PERIOD,
+};
 pub use job::{AttemptError, Job, JobRow, JobState};
-pub use job_list::{JobListCursor, JobListOrderBy, JobListPage, JobListParams};
+pub use job_list::{
+    JobListCursor, JobListOrderBy, JobListPage, JobListParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
 pub use periodic::{PeriodicJob, PeriodicJobHandle, PeriodicJobs, Schedule};
 pub use retry::{DefaultRetryPolicy, RetryPolicy};
 pub use worker::{work_fn, FnWorker, WorkError, Worker};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::args::JobArgs;
 use crate::error::{Error, Result};
-use crate::insert::{InsertManyParams, InsertOpts};
+use crate::insert::{InsertManyParams, InsertOpts, MAX_NAME_LEN};
 
 /// When a periodic job runs: a cron spec or a fixed interval.
 #[derive(Clone)]
@@ -288,8 +288,8 @@ impl PeriodicJob {
     pub(crate) fn validate(&self) -> Result<()> {
         self.schedule.validate()?;
         match &self.id {
-            Some(id) if id.is_empty() || id.len() > 127 => Err(Error::Config(format!(
-                "periodic job id {id:?} must be 1 to 127 characters"
+            Some(id) if id.is_empty() || id.len() > MAX_NAME_LEN => Err(Error::Config(format!(
+                "periodic job id {id:?} must be 1 to {MAX_NAME_LEN} characters"
             ))),
             _ => Ok(()),
         }

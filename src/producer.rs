@@ -11,7 +11,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use crate::completer::Completion;
 use crate::db::{jobs, Db};
 use crate::job::{JobControl, JobRow};
-use crate::worker::{AnyWorker, WorkErrorKind, WorkOutcome};
+use crate::worker::{failed, AnyWorker};
 
 /// How often a producer asks the database whether someone cancelled one of
 /// its running jobs (so remote cancellation is seen within a second).
@@ -73,7 +73,7 @@ struct PoolShared {
     idle: AtomicUsize,
     threads: AtomicUsize,
     max: usize,
-    producer: usize,
+    producer_index: usize,
     queue: String,
     context: Arc<WorkerContext>,
     /// Each thread holds a clone; the pool has shut down once all are gone.
@@ -100,7 +100,7 @@ impl WorkerPool {
                 idle: AtomicUsize::new(0),
                 threads: AtomicUsize::new(0),
                 max,
-                producer,
+                producer_index: producer,
                 queue: queue.to_string(),
                 context,
                 alive: Mutex::new(Some(alive)),
@@ -201,18 +201,11 @@ fn work_loop(pool: &Arc<PoolShared>) {
             Some(worker) => worker.run(job.row, job.control, context.default_timeout),
             None => {
                 let message = crate::error::Error::UnknownJobKind(job.row.kind.clone()).to_string();
-                (
-                    job.row,
-                    WorkOutcome {
-                        result: Err(WorkErrorKind::Failure(message)),
-                        next_retry: None,
-                        timed_out: false,
-                    },
-                )
+                (job.row, failed(message))
             }
         };
         let completion = Completion {
-            producer: pool.producer,
+            producer_index: pool.producer_index,
             row,
             outcome,
             cancel_requested: control.cancel_requested(),
@@ -271,7 +264,7 @@ impl Producer {
             };
             if !stopping && should_fetch && capacity > 0 {
                 // Small claims cost a transaction each: while jobs are
-                // running, let capacity gather up to a quarter of the queue,
+                // running, let capacity gather to a quarter of max_workers,
                 // or for FETCH_COOLDOWN, before claiming again.
                 if capacity >= self.min_claim()
                     || running == 0
@@ -390,15 +383,45 @@ impl Producer {
     }
 }
 
+/// The wake channels of a client's producers, one per queue: what an
+/// insert, the watcher or the periodic enqueuer uses to say "jobs may be
+/// available now".
+#[derive(Clone, Default)]
+pub(crate) struct Wakers(Arc<[(String, Sender<()>)]>);
+
+impl Wakers {
+    /// One channel per queue; the receivers go to the producers, in order.
+    pub(crate) fn for_queues<'a>(
+        queues: impl Iterator<Item = &'a str>,
+    ) -> (Wakers, Vec<Receiver<()>>) {
+        let (senders, receivers): (Vec<_>, Vec<_>) = queues
+            .map(|queue| {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                ((queue.to_string(), tx), rx)
+            })
+            .unzip();
+        (Wakers(senders.into()), receivers)
+    }
+
+    /// Wakes the producer of `queue`, if this client works it.
+    pub(crate) fn wake(&self, queue: &str) {
+        if let Some((_, waker)) = self.0.iter().find(|(q, _)| q == queue) {
+            let _ = waker.try_send(());
+        }
+    }
+
+    /// Wakes every producer.
+    pub(crate) fn wake_all(&self) {
+        for (_, waker) in self.0.iter() {
+            let _ = waker.try_send(());
+        }
+    }
+}
+
 /// Wakes every producer when another connection (an insert from another
 /// process, a resume, a cancel) commits, by watching `PRAGMA data_version`
 /// on one connection: the cross-process half of the one wake-up path.
-pub(crate) fn watch_database(
-    db: Arc<Db>,
-    wakers: Vec<Sender<()>>,
-    interval: Duration,
-    stop: Receiver<()>,
-) {
+pub(crate) fn watch_database(db: Arc<Db>, wakers: Wakers, interval: Duration, stop: Receiver<()>) {
     // Its own connection, outside the pool: it is held for the client's life.
     let conn = match db.dedicated_connection() {
         Ok(conn) => conn,
@@ -412,9 +435,7 @@ pub(crate) fn watch_database(
         match crate::db::data_version(&conn) {
             Ok(version) if version != last => {
                 last = version;
-                for waker in &wakers {
-                    let _ = waker.try_send(());
-                }
+                wakers.wake_all();
             }
             Ok(_) => {}
             Err(e) => log::warn!("riverlite: reading data_version failed: {e}"),

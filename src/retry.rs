@@ -53,6 +53,23 @@ impl RetryPolicy for DefaultRetryPolicy {
     }
 }
 
+/// `policy`'s retry time; a panicking policy falls back to the default
+/// backoff (logged), so a bug in user code never takes a service thread down.
+pub(crate) fn next_retry_or_default(
+    policy: &dyn RetryPolicy,
+    job: &JobRow,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| policy.next_retry(job, now)))
+        .unwrap_or_else(|_| {
+            log::error!(
+                "riverlite: the retry policy panicked for job {}; using the default backoff",
+                job.id
+            );
+            DefaultRetryPolicy.next_retry(job, now)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,9 +84,14 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_ten_percent() {
-        for seed in 0..10_000 {
-            let j = jitter_unit(seed);
-            assert!((-1.0..=1.0).contains(&j));
+        let now = Utc::now();
+        for attempt in 0..2_000 {
+            let job = JobRow {
+                attempt,
+                ..crate::testing::row_for("k", "{}".into(), now)
+            };
+            let delay = (DefaultRetryPolicy.next_retry(&job, now) - now).num_milliseconds();
+            assert!((900..=1100).contains(&delay), "{delay} ms");
         }
     }
 }

@@ -29,28 +29,33 @@ use crate::worker::{WorkError, Worker};
 /// assert!(work_job(&worker, Add { a: 1, b: 2 }).is_ok());
 /// ```
 pub fn work_job<A: JobArgs, W: Worker<A>>(worker: &W, args: A) -> Result<(), WorkError> {
-    let now = Utc::now();
-    let row = JobRow {
+    let encoded = serde_json::to_string(&args).map_err(WorkError::from)?;
+    let row = row_for(A::KIND, encoded, Utc::now());
+    worker.work(&Job::new(args, row, Arc::new(JobControl::default())))
+}
+
+/// A running first attempt of a job of `kind`, as a worker would see it.
+pub(crate) fn row_for(kind: &str, args: String, now: chrono::DateTime<Utc>) -> JobRow {
+    JobRow {
         id: 0,
-        args: serde_json::to_string(&args).map_err(WorkError::from)?,
+        args,
         attempt: 1,
         attempted_at: Some(now),
         attempted_by: vec!["riverlite-testing".into()],
         created_at: now,
         errors: Vec::new(),
         finalized_at: None,
-        kind: A::KIND.to_string(),
+        kind: kind.to_string(),
         max_attempts: i64::from(crate::insert::DEFAULT_MAX_ATTEMPTS),
         metadata: serde_json::json!({}),
-        priority: 1,
+        priority: i64::from(crate::insert::DEFAULT_PRIORITY),
         queue: crate::insert::DEFAULT_QUEUE.to_string(),
         state: JobState::Running,
         scheduled_at: now,
         tags: Vec::new(),
         unique_key: None,
         unique_states: None,
-    };
-    worker.work(&Job::new(args, row, Arc::new(JobControl::default())))
+    }
 }
 
 /// The most recently inserted job of `kind`, read through `conn` (which may

@@ -36,7 +36,7 @@ pub trait Worker<A: JobArgs>: Send + Sync + 'static {
     /// snooze or cancel it. A panic is caught and recorded as a failure.
     fn work(&self, job: &Job<A>) -> Result<(), WorkError>;
 
-    /// This job's timeout. `None` uses the client's default (1 min);
+    /// This job's timeout. `None` uses the client's `job_timeout` (1 min by default);
     /// `Some(Duration::MAX)` means no timeout. Timeouts are cooperative: the
     /// job sees `is_cancelled()` turn true and should return.
     fn timeout(&self, _job: &Job<A>) -> Option<Duration> {
@@ -215,7 +215,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic with a non-string payload".to_string())
 }
 
-fn failed(message: String) -> WorkOutcome {
+/// An outcome that failed with `message` before or outside the worker.
+pub(crate) fn failed(message: String) -> WorkOutcome {
     WorkOutcome {
         result: Err(WorkErrorKind::Failure(message)),
         next_retry: None,

@@ -149,7 +149,7 @@ fn stop_past_its_deadline_names_the_jobs_still_running() {
     client.start().unwrap();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
     wait_until("the job to start", || started.load(Ordering::SeqCst));
-    match client.stop_timeout(Duration::from_millis(100)) {
+    match client.stop_within(Duration::from_millis(100)) {
         Err(Error::StopTimeout { job_ids }) => assert_eq!(job_ids, vec![id]),
         other => panic!("expected StopTimeout, got {other:?}"),
     }
@@ -273,7 +273,7 @@ fn a_full_subscription_drops_events_instead_of_blocking_workers() {
         .build()
         .unwrap();
     let _never_read = client.subscribe(&[EventKind::JobCompleted]);
-    let n = riverlite::event::SUBSCRIPTION_CAPACITY + 500;
+    let n = riverlite::SUBSCRIPTION_CAPACITY + 500;
     insert_noops(&client, n as i64);
     client.start().unwrap();
     wait_until("every job to complete", || {

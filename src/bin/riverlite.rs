@@ -58,7 +58,7 @@ struct Cli {
     database: Option<PathBuf>,
 
     /// How long to wait for another connection's write lock before giving up, in milliseconds.
-    #[arg(long, global = true, default_value_t = 5000, value_name = "MS")]
+    #[arg(long, global = true, default_value_t = riverlite::DEFAULT_BUSY_TIMEOUT.as_millis() as u64, value_name = "MS")]
     busy_timeout_ms: u64,
 
     #[command(subcommand)]

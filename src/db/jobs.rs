@@ -469,6 +469,37 @@ pub(crate) struct JobUpdate {
     pub snoozed: bool,
 }
 
+impl JobUpdate {
+    /// Applies this update to `job` in memory as [`complete`] writes it,
+    /// given the state actually written (a pending cancel can turn a retry
+    /// into `cancelled`).
+    pub(crate) fn apply_to(&self, job: &mut JobRow, written: JobState, now: DateTime<Utc>) {
+        job.state = written;
+        job.finalized_at = if written == self.state {
+            self.finalized_at
+        } else {
+            Some(now)
+        };
+        if let Some(at) = self.scheduled_at {
+            job.scheduled_at = at;
+        }
+        if let Some(error) = &self.error {
+            job.errors.push(error.clone());
+        }
+        if self.snoozed {
+            job.attempt -= 1;
+            let snoozes = job
+                .metadata
+                .get("snoozes")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            if let Some(metadata) = job.metadata.as_object_mut() {
+                metadata.insert("snoozes".into(), (snoozes + 1).into());
+            }
+        }
+    }
+}
+
 /// Writes outcomes in the caller's transaction, each guarded by
 /// `state = 'running'` and its attempt, so a job that was rescued or
 /// finished elsewhere is never overwritten. Returns, for each update, the

@@ -38,6 +38,7 @@ pub(crate) struct DbOptions {
 /// queue on a mutex instead of sleeping in SQLite's busy handler.
 pub(crate) struct Db {
     pool: SqlitePool,
+    busy_timeout: Duration,
     write_lock: Mutex<()>,
     file: Option<PathBuf>,
 }
@@ -153,6 +154,7 @@ impl Db {
             })?;
         let db = Db {
             pool,
+            busy_timeout: opts.busy_timeout,
             write_lock: Mutex::new(()),
             file: (!memory).then(|| file_of(path)),
         };
@@ -163,7 +165,8 @@ impl Db {
     }
 
     /// Wraps a pool the user built; the connections must already be set up.
-    pub(crate) fn from_pool(pool: SqlitePool, migrate: bool) -> Result<Db> {
+    pub(crate) fn from_pool(pool: SqlitePool, opts: &DbOptions) -> Result<Db> {
+        let migrate = opts.migrate;
         let mut conn = pool.get()?;
         migrate::prepare(&mut conn, migrate)?;
         let file: Option<String> = conn
@@ -176,6 +179,7 @@ impl Db {
         drop(conn);
         Ok(Db {
             pool,
+            busy_timeout: opts.busy_timeout,
             write_lock: Mutex::new(()),
             file: file.filter(|f| !f.is_empty()).map(PathBuf::from),
         })
@@ -191,7 +195,7 @@ impl Db {
     pub(crate) fn dedicated_connection(&self) -> Result<Connection> {
         let file = self.file.as_deref().ok_or(Error::NotFound)?;
         let conn = Connection::open(file)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(self.busy_timeout)?;
         Ok(conn)
     }
 

@@ -59,14 +59,10 @@ pub(crate) fn register(conn: &Connection, name: &str, now: DateTime<Utc>) -> Res
 /// Pauses one queue (creating its row) or, with `"*"`, every known queue.
 /// Returns the names that went from running to paused.
 pub(crate) fn pause(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
-    let now = time::format(now);
     if name != "*" {
-        conn.prepare_cached(
-            "INSERT INTO river_queue (name, created_at, updated_at) VALUES (?1, ?2, ?2) \
-             ON CONFLICT (name) DO NOTHING",
-        )?
-        .execute(params![name, now])?;
+        register(conn, name, now)?;
     }
+    let now = time::format(now);
     let mut stmt = conn.prepare_cached(
         "UPDATE river_queue SET paused_at = ?2, updated_at = ?2 \
          WHERE (?1 = '*' OR name = ?1) AND paused_at IS NULL RETURNING name",

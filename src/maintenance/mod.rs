@@ -104,14 +104,11 @@ impl Maintenance {
 
     /// How long until some service is due.
     pub(crate) fn next_due(&self) -> Duration {
-        [
-            self.scheduler.timer.until_next(),
-            self.rescuer.timer.until_next(),
-            self.cleaner.timer.until_next(),
-            self.periodic.until_next(),
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(Duration::from_secs(1))
+        self.scheduler
+            .timer
+            .until_next()
+            .min(self.rescuer.timer.until_next())
+            .min(self.cleaner.timer.until_next())
+            .min(self.periodic.until_next())
     }
 }

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::Sender;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -13,6 +12,7 @@ use crate::db::{jobs, maintenance, time, Db};
 use crate::error::{Error, Result};
 use crate::insert::{self, InsertOpts};
 use crate::periodic::{PeriodicJob, PeriodicJobHandle, PeriodicRegistry};
+use crate::producer::Wakers;
 
 /// How soon a periodic insert that failed (a busy database) is tried again.
 const RETRY_FAILED_INSERT: Duration = Duration::from_secs(1);
@@ -23,7 +23,7 @@ pub(crate) struct PeriodicEnqueuer {
     pub registry: Arc<Mutex<PeriodicRegistry>>,
     pub insert_defaults: InsertOpts,
     /// Wakes this client's producers after an insert.
-    pub wakers: Vec<Sender<()>>,
+    pub wakers: Wakers,
     seen_version: Option<u64>,
     jobs: HashMap<PeriodicJobHandle, Entry>,
 }
@@ -42,7 +42,7 @@ impl PeriodicEnqueuer {
         db: Arc<Db>,
         registry: Arc<Mutex<PeriodicRegistry>>,
         insert_defaults: InsertOpts,
-        wakers: Vec<Sender<()>>,
+        wakers: Wakers,
     ) -> Self {
         PeriodicEnqueuer {
             db,
@@ -92,9 +92,7 @@ impl PeriodicEnqueuer {
     }
 
     fn wake_producers(&self) {
-        for waker in &self.wakers {
-            let _ = waker.try_send(());
-        }
+        self.wakers.wake_all();
     }
 
     /// How long until the next target.

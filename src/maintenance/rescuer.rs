@@ -1,7 +1,6 @@
 //! The rescuer: recovers running jobs whose client died (liveness lock released) or that ran past their rescue horizon.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use super::Timer;
 use crate::db::{maintenance, time, Db};
 use crate::error::Result;
 use crate::job::{AttemptError, JobRow, JobState};
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
+use crate::retry::{next_retry_or_default, RetryPolicy};
 use crate::worker::AnyWorker;
 
 /// Makes stuck and orphaned running jobs retryable (or discarded once their
@@ -45,12 +44,7 @@ impl Rescuer {
                 continue;
             };
             let (state, scheduled_at) = self.rescued_state(&job, orphaned, now);
-            let error = AttemptError {
-                at: now,
-                attempt: job.attempt,
-                error: reason,
-                trace: String::new(),
-            };
+            let error = AttemptError::new(now, job.attempt, reason);
             if self
                 .db
                 .write(|tx| maintenance::rescue(tx, &job, state, scheduled_at, &error, now))?
@@ -107,11 +101,8 @@ impl Rescuer {
             // The job did not fail, its process died: run it again at once.
             (JobState::Retryable, now)
         } else {
-            let policy = catch_unwind(AssertUnwindSafe(|| self.retry_policy.next_retry(job, now)));
-            (
-                JobState::Retryable,
-                policy.unwrap_or_else(|_| DefaultRetryPolicy.next_retry(job, now)),
-            )
+            let retry_at = next_retry_or_default(&*self.retry_policy, job, now);
+            (JobState::Retryable, retry_at)
         }
     }
 }

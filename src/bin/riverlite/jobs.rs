@@ -4,7 +4,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use riverlite::job_list::MAX_PAGE_SIZE;
+use riverlite::MAX_PAGE_SIZE;
 use riverlite::{Client, JobListParams, JobRow, JobState};
 use serde_json::Value;
 
