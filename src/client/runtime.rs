@@ -60,7 +60,6 @@ impl Client {
                 .iter()
                 .try_for_each(|(name, _)| db::queues::register(tx, name, now))
         })?;
-
         let lock_paths = match inner.db.file() {
             Some(file) => Some(LockPaths::for_database(file)?),
             None => None,
@@ -70,20 +69,15 @@ impl Client {
             None => None,
         };
 
+        // Dropping stop_tx (at stop, or on an early return here) ends every thread.
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
-        let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
         let outcomes_lost = Arc::new(AtomicBool::new(false));
-        let (done_txs, done_rxs): (Vec<_>, Vec<_>) = inner
+        let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
+        let (done_txs, done_rxs) = inner
             .queues
             .iter()
             .map(|_| crossbeam_channel::unbounded())
             .unzip();
-        let context = Arc::new(WorkerContext {
-            workers: inner.workers.clone(),
-            default_timeout: inner.config.job_timeout,
-            completer: completion_tx,
-        });
         let completer = Completer {
             db: inner.db.clone(),
             events: inner.events.clone(),
@@ -95,8 +89,49 @@ impl Client {
         let mut threads = vec![spawn("riverlite-completer", move || {
             completer.run(completion_rx)
         })?];
+        let context = WorkerContext {
+            workers: inner.workers.clone(),
+            default_timeout: inner.config.job_timeout,
+            completer: completion_tx,
+        };
+        let (running, producers_alive) =
+            self.spawn_producers(context, done_rxs, &stop_rx, &mut threads)?;
+        if inner.db.file().is_some() {
+            let (db, wakers, stop) = (inner.db.clone(), inner.wakers.clone(), stop_rx.clone());
+            threads.push(spawn("riverlite-watcher", move || {
+                crate::producer::watch_database(db, wakers, WATCH_INTERVAL, stop)
+            })?);
+        }
+        let elector = self.elector(lock_paths);
+        let nudge = inner.nudge.1.clone();
+        threads.push(spawn("riverlite-leader", move || {
+            elector.run(stop_rx, nudge)
+        })?);
+        *runtime = Some(Runtime {
+            stop: stop_tx,
+            producers_alive,
+            running,
+            threads,
+            liveness,
+            outcomes_lost,
+        });
+        Ok(())
+    }
+
+    /// Starts one producer per queue. Returns each one's running jobs and a
+    /// channel that disconnects once every producer has exited.
+    fn spawn_producers(
+        &self,
+        context: WorkerContext,
+        done: Vec<Receiver<Vec<(i64, i64)>>>,
+        stop: &Receiver<()>,
+        threads: &mut Vec<JoinHandle<()>>,
+    ) -> Result<(Vec<Arc<RunningJobs>>, Receiver<()>)> {
+        let inner = &self.inner;
+        let context = Arc::new(context);
+        let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         let mut running = Vec::new();
-        for (index, ((queue, config), done)) in inner.queues.iter().zip(done_rxs).enumerate() {
+        for (index, ((queue, config), done)) in inner.queues.iter().zip(done).enumerate() {
             let jobs = Arc::new(RunningJobs::default());
             running.push(jobs.clone());
             let producer = Producer {
@@ -112,7 +147,7 @@ impl Client {
             let channels = ProducerChannels {
                 wake: inner.wake_receivers[index].clone(),
                 done,
-                stop: stop_rx.clone(),
+                stop: stop.clone(),
             };
             let alive = alive_tx.clone();
             threads.push(spawn(&format!("riverlite-producer-{queue}"), move || {
@@ -120,28 +155,7 @@ impl Client {
                 drop(alive);
             })?);
         }
-        drop(context);
-        if inner.db.file().is_some() {
-            let db = inner.db.clone();
-            let wakers = inner.wakers.clone();
-            let interval = WATCH_INTERVAL;
-            let stop = stop_rx.clone();
-            threads.push(spawn("riverlite-watcher", move || {
-                crate::producer::watch_database(db, wakers, interval, stop)
-            })?);
-        }
-        let elector = self.elector(lock_paths);
-        let (stop, nudge) = (stop_rx.clone(), inner.nudge.1.clone());
-        threads.push(spawn("riverlite-leader", move || elector.run(stop, nudge))?);
-        *runtime = Some(Runtime {
-            stop: stop_tx,
-            producers_alive: alive_rx,
-            running,
-            threads,
-            liveness,
-            outcomes_lost,
-        });
-        Ok(())
+        Ok((running, alive_rx))
     }
 
     /// Stops gracefully: stops claiming, waits for running jobs to finish and
