@@ -126,7 +126,7 @@ impl Client {
             .collect()
     }
 
-    fn insert_rows(&self, rows: &[NewJob]) -> Result<Vec<InsertResult>> {
+    fn insert_rows(&self, rows: Vec<NewJob>) -> Result<Vec<InsertResult>> {
         let now = self.now();
         let results = self.inner.db.write(|tx| db::jobs::insert(tx, rows, now))?;
         self.wake_producers(&results);
@@ -160,7 +160,7 @@ impl Client {
     /// ```
     pub fn insert<A: JobArgs>(&self, args: A, opts: Option<InsertOpts>) -> Result<InsertResult> {
         let row = self.prepare(&args, opts)?;
-        let mut results = self.insert_rows(std::slice::from_ref(&row))?;
+        let mut results = self.insert_rows(vec![row])?;
         results.pop().ok_or(Error::NotFound)
     }
 
@@ -196,7 +196,7 @@ impl Client {
         opts: Option<InsertOpts>,
     ) -> Result<InsertResult> {
         let row = self.prepare(&args, opts)?;
-        let mut results = db::jobs::insert(tx, std::slice::from_ref(&row), self.now())?;
+        let mut results = db::jobs::insert(tx, vec![row], self.now())?;
         self.wake_producers(&results);
         results.pop().ok_or(Error::NotFound)
     }
@@ -205,7 +205,7 @@ impl Client {
     /// any job is invalid, nothing is inserted.
     pub fn insert_many(&self, params: Vec<InsertManyParams>) -> Result<Vec<InsertResult>> {
         let rows = self.prepare_many(params)?;
-        self.insert_rows(&rows)
+        self.insert_rows(rows)
     }
 
     /// Inserts many jobs in the caller's transaction.
@@ -215,7 +215,7 @@ impl Client {
         params: Vec<InsertManyParams>,
     ) -> Result<Vec<InsertResult>> {
         let rows = self.prepare_many(params)?;
-        let results = db::jobs::insert(tx, &rows, self.now())?;
+        let results = db::jobs::insert(tx, rows, self.now())?;
         self.wake_producers(&results);
         Ok(results)
     }

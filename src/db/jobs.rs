@@ -85,17 +85,18 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
 /// Rows per multi-row INSERT (12 parameters each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 1000;
 
+/// The columns every insert binds, in [`bind_job`] order.
+const INSERT_INTO: &str = "INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, \
+     priority, queue, scheduled_at, state, tags, unique_key, unique_states)";
+/// One row of placeholders for [`INSERT_INTO`].
+const INSERT_ROW: &str = "(jsonb(?),?,?,?,jsonb(?),?,?,?,?,jsonb(?),?,?)";
+
 fn insert_sql(rows: usize) -> String {
-    let one = "(jsonb(?),?,?,?,jsonb(?),?,?,?,?,jsonb(?),?,?)";
-    let values = vec![one; rows].join(",");
+    let values = vec![INSERT_ROW; rows].join(",");
     // Only the id (and unique key, to match rows up) comes back: the rest of
     // the row is what was bound, so reading it back (and converting JSONB to
     // text and parsing it again) would be wasted work.
-    format!(
-        "INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, \
-         scheduled_at, state, tags, unique_key, unique_states) VALUES {values} \
-         ON CONFLICT DO NOTHING RETURNING id, unique_key"
-    )
+    format!("{INSERT_INTO} VALUES {values} ON CONFLICT DO NOTHING RETURNING id, unique_key")
 }
 
 /// The SQL for a full chunk, built once.
@@ -105,25 +106,25 @@ fn full_chunk_sql() -> &'static str {
 }
 
 /// The row as stored by [`insert`]: the bound values plus the columns' defaults.
-fn inserted_row(job: &NewJob, id: i64, created_at: DateTime<Utc>) -> JobRow {
+fn inserted_row(job: NewJob, id: i64, created_at: DateTime<Utc>) -> JobRow {
     JobRow {
         id,
-        args: job.args.clone(),
+        args: job.args,
         attempt: 0,
         attempted_at: None,
         attempted_by: Vec::new(),
         created_at,
         errors: Vec::new(),
         finalized_at: None,
-        kind: job.kind.clone(),
+        kind: job.kind,
         max_attempts: job.max_attempts,
-        metadata: job.metadata.clone(),
+        metadata: job.metadata,
         priority: job.priority,
-        queue: job.queue.clone(),
+        queue: job.queue,
         state: job.state,
         scheduled_at: job.scheduled_at,
-        tags: job.tags.clone(),
-        unique_key: job.unique_key.clone(),
+        tags: job.tags,
+        unique_key: job.unique_key,
         unique_states: job.unique_states,
     }
 }
@@ -153,15 +154,15 @@ fn bind_job(
 /// the connection's change count and last rowid say what happened.
 fn insert_one(
     conn: &Connection,
-    job: &NewJob,
+    job: NewJob,
     created_text: &str,
     created_at: DateTime<Utc>,
 ) -> Result<InsertResult> {
-    const SQL: &str = "INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, \
-        priority, queue, scheduled_at, state, tags, unique_key, unique_states) VALUES \
-        (jsonb(?),?,?,?,jsonb(?),?,?,?,?,jsonb(?),?,?) ON CONFLICT DO NOTHING";
-    let mut stmt = conn.prepare_cached(SQL)?;
-    bind_job(&mut stmt, 0, job, created_text)?;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql =
+        SQL.get_or_init(|| format!("{INSERT_INTO} VALUES {INSERT_ROW} ON CONFLICT DO NOTHING"));
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_job(&mut stmt, 0, &job, created_text)?;
     if stmt.raw_execute()? == 1 {
         Ok(InsertResult {
             job: inserted_row(job, conn.last_insert_rowid(), created_at),
@@ -169,7 +170,7 @@ fn insert_one(
         })
     } else {
         Ok(InsertResult {
-            job: existing_unique(conn, job)?,
+            job: existing_unique(conn, &job)?,
             unique_skipped_as_duplicate: true,
         })
     }
@@ -179,16 +180,22 @@ fn insert_one(
 /// one of its unique states is skipped, and the existing row is returned.
 pub(crate) fn insert(
     conn: &Connection,
-    jobs: &[NewJob],
+    jobs: Vec<NewJob>,
     now: DateTime<Utc>,
 ) -> Result<Vec<InsertResult>> {
     let created_text = time::format(now);
     let created_at = time::parse(&created_text).unwrap_or(now);
-    if let [job] = jobs {
-        return Ok(vec![insert_one(conn, job, &created_text, created_at)?]);
-    }
     let mut results = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(INSERT_CHUNK) {
+    if jobs.len() == 1 {
+        for job in jobs {
+            results.push(insert_one(conn, job, &created_text, created_at)?);
+        }
+        return Ok(results);
+    }
+    // Rows move into the results: no copy of their strings per job.
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        let chunk: Vec<NewJob> = jobs.by_ref().take(INSERT_CHUNK).collect();
         let mut stmt = if chunk.len() == INSERT_CHUNK {
             conn.prepare_cached(full_chunk_sql())?
         } else {
@@ -217,7 +224,7 @@ pub(crate) fn insert(
                     unique_skipped_as_duplicate: false,
                 }),
                 None => results.push(InsertResult {
-                    job: existing_unique(conn, job)?,
+                    job: existing_unique(conn, &job)?,
                     unique_skipped_as_duplicate: true,
                 }),
             }

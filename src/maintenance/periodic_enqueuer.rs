@@ -238,6 +238,6 @@ fn insert_run(
             (Some(key), Some(states))
         };
     }
-    let results = db.write(|tx| jobs::insert(tx, std::slice::from_ref(&row), now))?;
+    let results = db.write(|tx| jobs::insert(tx, vec![row], now))?;
     Ok(results.iter().any(|r| !r.unique_skipped_as_duplicate))
 }
