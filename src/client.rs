@@ -225,9 +225,20 @@ impl Client {
         db::jobs::get(&*self.inner.db.conn()?, id)
     }
 
+    /// [`Client::job_get`] in the caller's transaction (it sees the
+    /// transaction's own uncommitted inserts).
+    pub fn job_get_tx(&self, tx: &Transaction<'_>, id: i64) -> Result<JobRow> {
+        db::jobs::get(tx, id)
+    }
+
     /// One page of jobs matching `params`.
     pub fn job_list(&self, params: &JobListParams) -> Result<JobListPage> {
         db::jobs::list(&*self.inner.db.conn()?, params)
+    }
+
+    /// [`Client::job_list`] in the caller's transaction.
+    pub fn job_list_tx(&self, tx: &Transaction<'_>, params: &JobListParams) -> Result<JobListPage> {
+        db::jobs::list(tx, params)
     }
 
     /// Cancels a job. A job not yet running becomes cancelled; a running one
@@ -291,6 +302,20 @@ impl Client {
         let paused = self.inner.db.write(|tx| db::queues::pause(tx, name, now))?;
         self.emit_queue_events(EventKind::QueuePaused, paused);
         Ok(())
+    }
+
+    /// [`Client::queue_pause`] in the caller's transaction. No event is sent,
+    /// since the transaction may still roll back.
+    pub fn queue_pause_tx(&self, tx: &Transaction<'_>, name: &str) -> Result<()> {
+        Self::check_queue_arg(name)?;
+        db::queues::pause(tx, name, self.now()).map(drop)
+    }
+
+    /// [`Client::queue_resume`] in the caller's transaction. No event is sent,
+    /// since the transaction may still roll back.
+    pub fn queue_resume_tx(&self, tx: &Transaction<'_>, name: &str) -> Result<()> {
+        Self::check_queue_arg(name)?;
+        db::queues::resume(tx, name, self.now()).map(drop)
     }
 
     /// Resumes a paused queue (`"*"` for every queue); an unknown queue is `Error::NotFound`.

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
-use common::{email, new_client, raw, set_running, Count};
+use common::{email, job_count, new_client, raw, set_running, Count};
 use riverlite::rusqlite::{Connection, TransactionBehavior};
 use riverlite::{
     Client, Error, EventKind, InsertManyParams, InsertOpts, JobListOrderBy, JobListParams, JobRow,
@@ -438,4 +438,42 @@ fn job_retry_leaves_an_available_job_in_its_place() {
         .job;
     let retried = client.job_retry(job.id).unwrap();
     assert_eq!(retried, job);
+}
+
+#[test]
+fn the_tx_forms_act_inside_the_callers_transaction() {
+    let (_dir, path, client) = new_client();
+    let mut conn = raw(&path);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    let id = client
+        .insert_tx(&tx, email("a@example.com"), None)
+        .unwrap()
+        .job
+        .id;
+    assert_eq!(client.job_get_tx(&tx, id).unwrap().id, id);
+    assert_eq!(
+        client
+            .job_list_tx(&tx, &JobListParams::new())
+            .unwrap()
+            .jobs
+            .len(),
+        1
+    );
+    assert_eq!(
+        client.job_cancel_tx(&tx, id).unwrap().state,
+        JobState::Cancelled
+    );
+    assert_eq!(
+        client.job_retry_tx(&tx, id).unwrap().state,
+        JobState::Available
+    );
+    client.queue_pause_tx(&tx, "default").unwrap();
+    client.queue_resume_tx(&tx, "default").unwrap();
+    assert_eq!(client.job_delete_tx(&tx, id).unwrap().id, id);
+    tx.rollback().unwrap();
+    // Nothing of it reached the database.
+    assert!(client.queue_list().unwrap().is_empty());
+    assert_eq!(job_count(&path), 0);
 }
