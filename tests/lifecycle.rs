@@ -106,8 +106,15 @@ fn job_cancel_from_another_client_ends_a_running_job_cancelled() {
 #[test]
 fn stop_waits_for_running_jobs_and_leaves_none_running() {
     let (_dir, path) = temp_db();
-    let client = noop_client(&path, 8, |_| {
-        std::thread::sleep(Duration::from_millis(20));
+    let client = started_mid_backlog(&path);
+    client.stop().unwrap();
+    assert_none_running(&client);
+}
+
+/// A started client with slow jobs, some done and many still to run.
+fn started_mid_backlog(path: &std::path::Path) -> Client {
+    let client = noop_client(path, 8, |_| {
+        std::thread::sleep(Duration::from_millis(10));
         Ok(())
     });
     insert_noops(&client, 200);
@@ -115,7 +122,10 @@ fn stop_waits_for_running_jobs_and_leaves_none_running() {
     wait_until("some jobs to complete", || {
         any_in_state(&client, JobState::Completed)
     });
-    client.stop().unwrap();
+    client
+}
+
+fn assert_none_running(client: &Client) {
     let counts = client.job_counts().unwrap();
     assert!(
         counts.iter().all(|(_, s, _)| *s != JobState::Running),
@@ -158,22 +168,8 @@ fn stop_past_its_deadline_names_the_jobs_still_running() {
 #[test]
 fn dropping_a_started_client_stops_it_gracefully() {
     let (_dir, path) = temp_db();
-    let client = noop_client(&path, 4, |_| {
-        std::thread::sleep(Duration::from_millis(10));
-        Ok(())
-    });
-    insert_noops(&client, 50);
-    client.start().unwrap();
-    wait_until("a job to complete", || {
-        any_in_state(&client, JobState::Completed)
-    });
-    drop(client);
-    let reader = Client::builder(&path).build().unwrap();
-    let counts = reader.job_counts().unwrap();
-    assert!(
-        counts.iter().all(|(_, s, _)| *s != JobState::Running),
-        "{counts:?}"
-    );
+    drop(started_mid_backlog(&path));
+    assert_none_running(&Client::builder(&path).build().unwrap());
 }
 
 #[test]
