@@ -36,6 +36,25 @@ where
     client
 }
 
+/// Inserts `args` with a single attempt, waits for the discard, and
+/// returns the recorded error.
+fn discarded_error<A: JobArgs>(client: &Client, args: A) -> String {
+    let once = InsertOpts {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let id = client.insert(args, Some(once)).unwrap().job.id;
+    let job = wait_for_state(client, id, JobState::Discarded);
+    assert_eq!(job.errors.len(), 1);
+    job.errors[0].error.clone()
+}
+
+/// The client still completes a plain job.
+fn assert_keeps_working(client: &Client) {
+    let good = client.insert(Noop { n: 2 }, None).unwrap().job.id;
+    wait_for_state(client, good, JobState::Completed);
+}
+
 #[test]
 fn a_job_that_fails_twice_then_succeeds_completes_on_attempt_three() {
     let (_dir, path) = temp_db();
@@ -161,19 +180,9 @@ fn a_panic_is_recorded_and_the_client_keeps_working() {
         }
         Ok(())
     });
-    let opts = InsertOpts {
-        max_attempts: Some(1),
-        ..Default::default()
-    };
-    let bad = client.insert(Noop { n: 1 }, Some(opts)).unwrap().job.id;
-    let job = wait_for_state(&client, bad, JobState::Discarded);
-    assert!(
-        job.errors[0].error.contains("worker exploded on 1"),
-        "{:?}",
-        job.errors
-    );
-    let good = client.insert(Noop { n: 2 }, None).unwrap().job.id;
-    wait_for_state(&client, good, JobState::Completed);
+    let error = discarded_error(&client, Noop { n: 1 });
+    assert!(error.contains("worker exploded on 1"), "{error}");
+    assert_keeps_working(&client);
 }
 
 #[derive(Serialize, Deserialize)]
@@ -188,19 +197,9 @@ impl JobArgs for Orphan {
 fn an_unknown_kind_gets_an_error_and_the_client_keeps_working() {
     let (_dir, path) = temp_db();
     let client = working_client(&path, |_| Ok(()));
-    let opts = InsertOpts {
-        max_attempts: Some(1),
-        ..Default::default()
-    };
-    let id = client.insert(Orphan { id: 7 }, Some(opts)).unwrap().job.id;
-    let job = wait_for_state(&client, id, JobState::Discarded);
-    assert!(
-        job.errors[0].error.contains("orphan_kind"),
-        "{:?}",
-        job.errors
-    );
-    let good = client.insert(Noop { n: 2 }, None).unwrap().job.id;
-    wait_for_state(&client, good, JobState::Completed);
+    let error = discarded_error(&client, Orphan { id: 7 });
+    assert!(error.contains("orphan_kind"), "{error}");
+    assert_keeps_working(&client);
 }
 
 #[derive(Serialize, Deserialize)]
@@ -215,17 +214,8 @@ impl JobArgs for OldNoop {
 fn args_that_no_longer_decode_get_an_error_naming_the_field() {
     let (_dir, path) = temp_db();
     let client = working_client(&path, |_| Ok(()));
-    let opts = InsertOpts {
-        max_attempts: Some(1),
-        ..Default::default()
-    };
-    let id = client
-        .insert(OldNoop { count: 1 }, Some(opts))
-        .unwrap()
-        .job
-        .id;
-    let job = wait_for_state(&client, id, JobState::Discarded);
-    assert!(job.errors[0].error.contains("`n`"), "{:?}", job.errors);
+    let error = discarded_error(&client, OldNoop { count: 1 });
+    assert!(error.contains("`n`"), "{error}");
 }
 
 #[test]
