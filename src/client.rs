@@ -372,20 +372,18 @@ impl Client {
         db::leader::get(&*self.inner.db.conn()?)
     }
 
-    /// The periodic jobs of a working client, to add or remove at run time.
-    /// `Error::InsertOnly` on an insert-only client.
-    pub fn periodic_jobs(&self) -> Result<PeriodicJobs<'_>> {
-        if self.is_insert_only() {
-            return Err(Error::InsertOnly(
-                "periodic jobs run on a client that works jobs",
-            ));
-        }
-        Ok(PeriodicJobs {
+    /// The periodic jobs of this client, to add or remove at run time; the
+    /// leader follows changes at once. On an insert-only client `add` is
+    /// `Error::InsertOnly`, since only working clients run periodic jobs.
+    pub fn periodic_jobs(&self) -> PeriodicJobs<'_> {
+        PeriodicJobs {
             registry: &self.inner.periodic,
             nudge: &self.inner.nudge.0,
-        })
+            insert_only: self.is_insert_only(),
+        }
     }
 }
+
 impl Drop for Client {
     /// A started client stops gracefully when dropped.
     fn drop(&mut self) {

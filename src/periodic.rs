@@ -343,6 +343,7 @@ impl PeriodicRegistry {
 pub struct PeriodicJobs<'a> {
     pub(crate) registry: &'a std::sync::Mutex<PeriodicRegistry>,
     pub(crate) nudge: &'a crossbeam_channel::Sender<()>,
+    pub(crate) insert_only: bool,
 }
 
 impl PeriodicJobs<'_> {
@@ -352,8 +353,14 @@ impl PeriodicJobs<'_> {
         out
     }
 
-    /// Adds a periodic job; a duplicate id is `Error::Config`.
+    /// Adds a periodic job; a duplicate id or a bad schedule is
+    /// `Error::Config`, and an insert-only client is `Error::InsertOnly`.
     pub fn add(&self, job: PeriodicJob) -> Result<PeriodicJobHandle> {
+        if self.insert_only {
+            return Err(Error::InsertOnly(
+                "periodic jobs need a client that works jobs: add a queue and a worker",
+            ));
+        }
         self.edit(|r| r.add(job))
     }
 

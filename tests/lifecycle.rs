@@ -159,7 +159,7 @@ fn stop_past_its_deadline_names_the_jobs_still_running() {
     client.start().unwrap();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
     wait_until("the job to start", || started.load(Ordering::SeqCst));
-    match client.stop_within(Duration::from_millis(100)) {
+    match client.stop_timeout(Duration::from_millis(100)) {
         Err(Error::StopTimeout { job_ids }) => assert_eq!(job_ids, vec![id]),
         other => panic!("expected StopTimeout, got {other:?}"),
     }

@@ -58,8 +58,11 @@ fn insert_only_clients_never_lead_and_memory_databases_always_do() {
     let (_dir, path) = temp_db();
     let inserter = Client::builder(&path).build().unwrap();
     assert!(!inserter.is_leader());
+    let every = Schedule::every(Duration::from_secs(1));
     assert!(matches!(
-        inserter.periodic_jobs(),
+        inserter
+            .periodic_jobs()
+            .add(PeriodicJob::new(every, || Some(Noop { n: 1 }))),
         Err(Error::InsertOnly(_))
     ));
 
@@ -257,7 +260,7 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
         made.load(Ordering::SeqCst) == 1
     });
 
-    let periodic = client.periodic_jobs().unwrap();
+    let periodic = client.periodic_jobs();
     assert!(matches!(
         periodic.add(PeriodicJob::new(hourly.clone(), || Some(Report { day: 2 })).id("hourly")),
         Err(Error::Config(_))

@@ -167,7 +167,7 @@ impl Client {
     }
 
     /// Like [`Client::stop`], with a deadline for this call.
-    pub fn stop_within(&self, timeout: Duration) -> Result<()> {
+    pub fn stop_timeout(&self, timeout: Duration) -> Result<()> {
         self.stop_with(false, Some(timeout))
     }
 
