@@ -27,6 +27,43 @@
 //! assert_eq!(page.jobs.len(), 2);
 //! # Ok::<(), riverlite::Error>(())
 //! ```
+//!
+//! A working client has queues and workers; it claims jobs, runs them on
+//! threads, retries failures with River's backoff, and reports outcomes:
+//!
+//! ```
+//! use std::time::Duration;
+//! use riverlite::{Client, EventKind, Job, JobArgs, QueueConfig, Worker, WorkError};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct SendEmail { to: String }
+//! impl JobArgs for SendEmail { const KIND: &'static str = "send_email"; }
+//!
+//! struct SendEmailWorker;
+//! impl Worker<SendEmail> for SendEmailWorker {
+//!     fn work(&self, job: &Job<SendEmail>) -> Result<(), WorkError> {
+//!         if job.args.to.is_empty() {
+//!             return Err(WorkError::cancel("no recipient"));
+//!         }
+//!         Ok(()) // send it; any std error converts into a retried failure with `?`
+//!     }
+//! }
+//!
+//! let client = Client::builder(":memory:")
+//!     .queue("default", QueueConfig::new(4))
+//!     .worker(SendEmailWorker)
+//!     .build()?;
+//! let completed = client.subscribe(&[EventKind::JobCompleted]);
+//! client.start()?;
+//! let id = client.insert(SendEmail { to: "a@example.com".into() }, None)?.job.id;
+//! let event = completed.recv_timeout(Duration::from_secs(30)).expect("the job completes");
+//! assert_eq!(event.job.map(|job| job.id), Some(id));
+//! client.stop()?; // waits for running jobs and writes their outcomes
+//! # Ok::<(), riverlite::Error>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod args;
 mod client;
