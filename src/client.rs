@@ -3,6 +3,7 @@
 mod builder;
 mod runtime;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -232,13 +233,17 @@ impl Client {
     }
 
     /// One page of jobs matching `params`.
-    pub fn job_list(&self, params: &JobListParams) -> Result<JobListPage> {
-        db::jobs::list(&*self.inner.db.conn()?, params)
+    pub fn job_list(&self, params: impl Borrow<JobListParams>) -> Result<JobListPage> {
+        db::jobs::list(&*self.inner.db.conn()?, params.borrow())
     }
 
     /// [`Client::job_list`] in the caller's transaction.
-    pub fn job_list_tx(&self, tx: &Transaction<'_>, params: &JobListParams) -> Result<JobListPage> {
-        db::jobs::list(tx, params)
+    pub fn job_list_tx(
+        &self,
+        tx: &Transaction<'_>,
+        params: impl Borrow<JobListParams>,
+    ) -> Result<JobListPage> {
+        db::jobs::list(tx, params.borrow())
     }
 
     /// Cancels a job. A job not yet running becomes cancelled; a running one

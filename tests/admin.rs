@@ -477,3 +477,12 @@ fn the_tx_forms_act_inside_the_callers_transaction() {
     assert!(client.queue_list().unwrap().is_empty());
     assert_eq!(job_count(&path), 0);
 }
+
+#[test]
+fn job_list_takes_its_params_by_value_or_by_reference() {
+    let (_dir, _path, client) = new_client();
+    client.insert(email("a@example.com"), None).unwrap();
+    let params = JobListParams::new().kinds(["send_email"]);
+    assert_eq!(client.job_list(&params).unwrap().jobs.len(), 1);
+    assert_eq!(client.job_list(params).unwrap().jobs.len(), 1);
+}
