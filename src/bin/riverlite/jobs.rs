@@ -97,7 +97,7 @@ fn fetch(args: &ListArgs, client: &Client) -> CliResult<(Vec<JobRow>, bool)> {
     let mut jobs = Vec::new();
     loop {
         let page_size = (limit - jobs.len()).min(MAX_PAGE_SIZE);
-        let page = client.job_list(&params.clone().first(page_size))?;
+        let page = client.job_list(params.clone().first(page_size))?;
         jobs.extend(page.jobs);
         match page.next {
             Some(cursor) if jobs.len() < limit => params = params.after(cursor),
