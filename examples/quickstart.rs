@@ -152,7 +152,7 @@ fn print_states(client: &Client) -> Result<(), Error> {
         "\n{:>3}  {:<13} {:<8} {:<10} {:>7}  errors",
         "id", "kind", "queue", "state", "attempt"
     );
-    for job in client.job_list(&JobListParams::new())?.jobs {
+    for job in client.job_list(JobListParams::new())?.jobs {
         let error = job.errors.last().map(|e| e.error.as_str()).unwrap_or("");
         let attempts = format!("{}/{}", job.attempt, job.max_attempts);
         println!(

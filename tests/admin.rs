@@ -455,7 +455,7 @@ fn the_tx_forms_act_inside_the_callers_transaction() {
     assert_eq!(client.job_get_tx(&tx, id).unwrap().id, id);
     assert_eq!(
         client
-            .job_list_tx(&tx, &JobListParams::new())
+            .job_list_tx(&tx, JobListParams::new())
             .unwrap()
             .jobs
             .len(),

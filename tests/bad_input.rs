@@ -274,10 +274,7 @@ fn a_read_only_database_refuses_writes() {
     let before = dump(&path);
 
     let client = Client::builder(read_only_uri(&path)).build().unwrap();
-    assert_eq!(
-        client.job_list(&JobListParams::new()).unwrap().jobs.len(),
-        2
-    );
+    assert_eq!(client.job_list(JobListParams::new()).unwrap().jobs.len(), 2);
     let err = client.insert(email("x"), None).unwrap_err();
     assert!(matches!(err, Error::ReadOnly(_)), "{err:?}");
     let err = client
@@ -348,13 +345,13 @@ fn job_list_page_size_out_of_range_is_rejected() {
     let (_dir, path, client) = populated();
     for first in [0, 10_001] {
         let err = rejected(&path, &client, |c| {
-            c.job_list(&JobListParams::new().first(first))
+            c.job_list(JobListParams::new().first(first))
         });
         assert!(matches!(err, Error::InvalidArgument(_)), "{first}: {err:?}");
     }
     assert_eq!(
         client
-            .job_list(&JobListParams::new().first(10_000))
+            .job_list(JobListParams::new().first(10_000))
             .unwrap()
             .jobs
             .len(),

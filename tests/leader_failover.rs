@@ -218,7 +218,7 @@ fn a_killed_process_running_jobs_are_rescued_through_its_liveness_lock() {
         reader.job_list(&params).unwrap().jobs.len() == 50
     });
     let jobs = reader
-        .job_list(&JobListParams::new().kinds(["noop"]))
+        .job_list(JobListParams::new().kinds(["noop"]))
         .unwrap()
         .jobs;
     for job in jobs {

@@ -216,7 +216,7 @@ impl JobArgs for Report {
 
 fn report_jobs(client: &Client) -> Vec<riverlite::JobRow> {
     client
-        .job_list(&JobListParams::new().kinds(["report"]))
+        .job_list(JobListParams::new().kinds(["report"]))
         .unwrap()
         .jobs
 }

@@ -96,7 +96,7 @@ fn opening_a_migrated_database_changes_nothing() {
 
     let second = Client::builder(&path).build().unwrap();
     let jobs = second
-        .job_list(&riverlite::JobListParams::new())
+        .job_list(riverlite::JobListParams::new())
         .unwrap()
         .jobs;
     assert_eq!(jobs.len(), 1);
