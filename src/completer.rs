@@ -66,9 +66,8 @@ impl Completer {
 
     fn complete_batch(&self, batch: Vec<Completion>) {
         let now = crate::db::time::to_stored_precision(Utc::now());
-        let decided: Vec<(JobUpdate, EventKind)> =
-            batch.iter().map(|c| self.decide(c, now)).collect();
-        let updates: Vec<JobUpdate> = decided.iter().map(|(u, _)| u.clone()).collect();
+        let (updates, kinds): (Vec<JobUpdate>, Vec<EventKind>) =
+            batch.iter().map(|c| self.decide(c, now)).unzip();
         let written = self.write(&updates, now);
         let committed = Instant::now();
 
@@ -84,14 +83,18 @@ impl Completer {
             }
         }
         // Events only for what was written, in the state that was written.
-        for ((c, (update, kind)), state) in batch.into_iter().zip(decided).zip(written) {
+        let wanted = self.events.wanted();
+        if wanted.is_empty() {
+            return;
+        }
+        for (((c, update), kind), state) in batch.into_iter().zip(updates).zip(kinds).zip(written) {
             let Some(state) = state else { continue };
             let kind = if state == JobState::Cancelled {
                 EventKind::JobCancelled
             } else {
                 kind
             };
-            if self.events.wants(kind) {
+            if wanted.contains(&kind) {
                 let mut job = c.row.clone();
                 update.apply_to(&mut job, state, now);
                 self.events.emit(event(&c, job, kind, committed));

@@ -83,9 +83,17 @@ impl EventBus {
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// True if anyone listens for `kind`, so callers can skip building events.
-    pub(crate) fn wants(&self, kind: EventKind) -> bool {
-        self.lock().iter().any(|s| s.kinds.contains(&kind))
+    /// The kinds anyone listens for, so callers can skip building the rest
+    /// (read once per batch of outcomes, not per job).
+    pub(crate) fn wanted(&self) -> Vec<EventKind> {
+        let mut kinds: Vec<EventKind> = self
+            .lock()
+            .iter()
+            .flat_map(|s| s.kinds.iter().copied())
+            .collect();
+        kinds.sort_unstable_by_key(|k| *k as u8);
+        kinds.dedup();
+        kinds
     }
 
     /// Sends to every interested subscriber; a full channel drops the event
