@@ -31,6 +31,8 @@ pub(crate) struct Completion {
     pub outcome: WorkOutcome,
     /// Someone called `job_cancel` on the job while it ran.
     pub cancel_requested: bool,
+    /// The claim's token, handed back with the id when the outcome is written.
+    pub claim: u64,
     pub started: Instant,
     pub finished: Instant,
 }
@@ -44,7 +46,7 @@ pub(crate) struct Completer {
     /// Retries due within this go straight to `available` (the scheduler's interval).
     pub available_within: Duration,
     /// One sender per producer, to hand back the (id, attempt) of finished jobs.
-    pub done: Vec<Sender<Vec<(i64, i64)>>>,
+    pub done: Vec<Sender<Vec<(i64, u64)>>>,
     /// Set when outcomes could not be written (those jobs stay `running`
     /// for the rescuer), so a stop keeps this client's liveness file.
     pub outcomes_lost: Arc<AtomicBool>,
@@ -71,10 +73,10 @@ impl Completer {
         let written = self.write(&updates, now);
         let committed = Instant::now();
 
-        let mut done: Vec<Vec<(i64, i64)>> = vec![Vec::new(); self.done.len()];
+        let mut done: Vec<Vec<(i64, u64)>> = vec![Vec::new(); self.done.len()];
         for c in &batch {
             if let Some(ids) = done.get_mut(c.producer_index) {
-                ids.push((c.row.id, c.row.attempt));
+                ids.push((c.row.id, c.claim));
             }
         }
         for (sender, ids) in self.done.iter().zip(done) {
@@ -105,39 +107,55 @@ impl Completer {
     /// Writes a batch: the state written for each update, or `None` where
     /// the guard let it pass or the write was given up.
     fn write(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Option<JobState>> {
-        match self.write_retrying_busy(updates, now) {
+        let deadline = Instant::now() + GIVE_UP_AFTER;
+        match self.write_retrying(updates, now, deadline) {
             Ok(states) => states,
-            // Not a lock: some row cannot be written. Write them one by one,
-            // so one bad row does not hold back the others.
-            Err(e) if updates.len() > 1 && !matches!(e, Error::Busy(_)) => updates
+            // Some row cannot be written: write them one by one, so that
+            // one bad row does not hold back the others.
+            Err(e) if updates.len() > 1 && e.is_caused_by_data() => updates
                 .iter()
-                .flat_map(|u| self.write(std::slice::from_ref(u), now))
+                .flat_map(|u| self.write_or_give_up(std::slice::from_ref(u), now, deadline))
                 .collect(),
-            Err(e) => {
-                self.outcomes_lost.store(true, Ordering::SeqCst);
-                log::error!(
-                    "riverlite: giving up writing {} job outcome(s) ({e}); the rescuer will retry those jobs",
-                    updates.len()
-                );
-                vec![None; updates.len()]
-            }
+            Err(e) => self.give_up(updates, &e),
         }
     }
 
-    /// Retries while the database stays locked by another process past
-    /// busy_timeout, for up to GIVE_UP_AFTER.
-    fn write_retrying_busy(
+    fn write_or_give_up(
         &self,
         updates: &[JobUpdate],
         now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Vec<Option<JobState>> {
+        self.write_retrying(updates, now, deadline)
+            .unwrap_or_else(|e| self.give_up(updates, &e))
+    }
+
+    /// Past GIVE_UP_AFTER those jobs stay `running`; the client's stop then
+    /// leaves its liveness file for the rescuer, which recovers them.
+    fn give_up(&self, updates: &[JobUpdate], e: &Error) -> Vec<Option<JobState>> {
+        self.outcomes_lost.store(true, Ordering::SeqCst);
+        log::error!(
+            "riverlite: giving up writing {} job outcome(s) ({e}); the rescuer will retry those jobs",
+            updates.len()
+        );
+        vec![None; updates.len()]
+    }
+
+    /// Retries what may pass (a lock held by another process, an exhausted
+    /// pool, an I/O error) until `deadline`; errors caused by the data
+    /// return at once.
+    fn write_retrying(
+        &self,
+        updates: &[JobUpdate],
+        now: DateTime<Utc>,
+        deadline: Instant,
     ) -> Result<Vec<Option<JobState>>> {
-        let started = Instant::now();
         let mut backoff = Duration::from_millis(10);
         loop {
             match self.db.write(|tx| jobs::complete(tx, updates, now)) {
-                Err(Error::Busy(e)) if started.elapsed() < GIVE_UP_AFTER => {
+                Err(e) if !e.is_caused_by_data() && Instant::now() < deadline => {
                     log::warn!(
-                        "riverlite: writing {} job outcomes: database busy, retrying: {e}",
+                        "riverlite: writing {} job outcomes failed, retrying: {e}",
                         updates.len()
                     );
                     std::thread::sleep(backoff);

@@ -119,6 +119,31 @@ pub enum Error {
 /// `Result` with riverlite's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// True when retrying the same operation cannot help: the statement or
+    /// the data is at fault, not a lock, the pool or the disk.
+    pub(crate) fn is_caused_by_data(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            Error::Serialization(_) | Error::InvalidInsert { .. } | Error::InvalidArgument(_) => {
+                true
+            }
+            Error::Database(e) => !matches!(
+                e.sqlite_error_code(),
+                Some(
+                    ErrorCode::SystemIoFailure
+                        | ErrorCode::DiskFull
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::OutOfMemory
+                )
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;

@@ -166,12 +166,28 @@ pub struct JobRow {
 /// and the client that owns the job.
 #[derive(Debug, Default)]
 pub(crate) struct JobControl {
+    /// Which claim this is (unique per client): a job snoozed or rescued
+    /// and claimed again must not be ended by the older claim's outcome.
+    claim: u64,
     cancelled: AtomicBool,
     cancel_requested: AtomicBool,
     deadline: std::sync::OnceLock<Instant>,
 }
 
 impl JobControl {
+    /// The control of a new claim; each gets a token no other claim has.
+    pub(crate) fn for_new_claim() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        JobControl {
+            claim: NEXT.fetch_add(1, Ordering::Relaxed),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn claim(&self) -> u64 {
+        self.claim
+    }
+
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }

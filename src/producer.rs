@@ -22,24 +22,21 @@ const FETCH_COOLDOWN: Duration = Duration::from_millis(20);
 
 /// The jobs a producer has running, shared with `stop()` (to cancel them,
 /// or to name them when a stop times out).
+///
+/// Each entry's control carries its claim token: a job snoozed or rescued
+/// and claimed again by this client is a new claim, which the old claim's
+/// outcome must not end.
 #[derive(Default)]
-pub(crate) struct RunningJobs(Mutex<HashMap<i64, RunningJob>>);
-
-/// One running attempt: a job rescued and claimed again by this client
-/// has a new attempt, and the old attempt's outcome must not end it.
-pub(crate) struct RunningJob {
-    pub attempt: i64,
-    pub control: Arc<JobControl>,
-}
+pub(crate) struct RunningJobs(Mutex<HashMap<i64, Arc<JobControl>>>);
 
 impl RunningJobs {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<i64, RunningJob>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<i64, Arc<JobControl>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Flags every running job as cancelled (for `stop_and_cancel`).
     pub(crate) fn cancel_all(&self) {
-        self.lock().values().for_each(|job| job.control.cancel());
+        self.lock().values().for_each(|control| control.cancel());
     }
 
     pub(crate) fn ids(&self) -> Vec<i64> {
@@ -209,6 +206,7 @@ fn work_loop(pool: &Arc<PoolShared>) {
             row,
             outcome,
             cancel_requested: control.cancel_requested(),
+            claim: control.claim(),
             started,
             finished: Instant::now(),
         };
@@ -223,7 +221,7 @@ pub(crate) struct ProducerChannels {
     /// Something may be available: an insert, another process's write, a resume.
     pub wake: Receiver<()>,
     /// Ids of jobs whose outcome the completer has written.
-    pub done: Receiver<Vec<(i64, i64)>>,
+    pub done: Receiver<Vec<(i64, u64)>>,
     /// Closed when the client stops.
     pub stop: Receiver<()>,
 }
@@ -298,8 +296,8 @@ impl Producer {
                     };
                     finished.extend(channels.done.try_iter().flatten());
                     let mut running = self.running.lock();
-                    for (id, attempt) in finished {
-                        if running.get(&id).is_some_and(|job| job.attempt == attempt) {
+                    for (id, claim) in finished {
+                        if running.get(&id).is_some_and(|control| control.claim() == claim) {
                             running.remove(&id);
                         }
                     }
@@ -337,14 +335,8 @@ impl Producer {
             let mut running = self.running.lock();
             jobs.iter()
                 .map(|row| {
-                    let control = Arc::new(JobControl::default());
-                    running.insert(
-                        row.id,
-                        RunningJob {
-                            attempt: row.attempt,
-                            control: control.clone(),
-                        },
-                    );
+                    let control = Arc::new(JobControl::for_new_claim());
+                    running.insert(row.id, control.clone());
                     control
                 })
                 .collect()
@@ -373,8 +365,8 @@ impl Producer {
             Ok(ids) => {
                 let running = self.running.lock();
                 for id in ids {
-                    if let Some(job) = running.get(&id) {
-                        job.control.request_cancel();
+                    if let Some(control) = running.get(&id) {
+                        control.request_cancel();
                     }
                 }
             }

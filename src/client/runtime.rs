@@ -123,7 +123,7 @@ impl Client {
     fn spawn_producers(
         &self,
         context: WorkerContext,
-        done: Vec<Receiver<Vec<(i64, i64)>>>,
+        done: Vec<Receiver<Vec<(i64, u64)>>>,
         stop: &Receiver<()>,
         threads: &mut Vec<JoinHandle<()>>,
     ) -> Result<(Vec<Arc<RunningJobs>>, Receiver<()>)> {

@@ -549,7 +549,11 @@ pub(crate) fn complete(
     let mut written = Vec::with_capacity(updates.len());
     for u in updates {
         if is_plain(u) {
-            written.push(completed.contains(&u.id).then_some(JobState::Completed));
+            written.push(
+                completed
+                    .contains(&(u.id, u.attempt))
+                    .then_some(JobState::Completed),
+            );
             continue;
         }
         let error = u.error.as_ref().map(serde_json::to_string).transpose()?;
@@ -573,14 +577,15 @@ pub(crate) fn complete(
     Ok(written)
 }
 
-/// Marks plain completions in one statement; returns the ids written.
-/// `id IN ids` finds the rows by primary key, and `id:attempt IN keys` is
-/// each row's attempt guard.
+/// Marks plain completions in one statement; returns the (id, attempt)
+/// pairs written. `id IN ids` finds the rows by primary key (the unary `+`
+/// keeps SQLite from preferring the state index instead), and
+/// `id:attempt IN keys` is each row's attempt guard.
 fn complete_plain(
     conn: &Connection,
     updates: &[&JobUpdate],
     now: DateTime<Utc>,
-) -> Result<std::collections::HashSet<i64>> {
+) -> Result<std::collections::HashSet<(i64, i64)>> {
     if updates.is_empty() {
         return Ok(Default::default());
     }
@@ -593,8 +598,8 @@ fn complete_plain(
         "UPDATE river_job SET state = 'completed', finalized_at = ?3 \
          WHERE id IN (SELECT value FROM json_each(?1)) \
            AND (id || ':' || attempt) IN (SELECT value FROM json_each(?2)) \
-           AND state = 'running' \
-         RETURNING id",
+           AND +state = 'running' \
+         RETURNING id, attempt",
     )?;
     let written = stmt.query_map(
         params![
@@ -602,7 +607,7 @@ fn complete_plain(
             serde_json::to_string(&keys)?,
             time::format(now)
         ],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(written.collect::<rusqlite::Result<_>>()?)
 }
