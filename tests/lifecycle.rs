@@ -335,3 +335,34 @@ fn a_stopped_client_can_start_again() {
     wait_for_state(&client, second, JobState::Completed);
     wait_until("leadership again", || client.is_leader());
 }
+
+#[test]
+fn a_restart_with_the_same_id_rescues_what_the_earlier_run_left_running() {
+    let (_dir, path) = temp_db();
+    let inserter = Client::builder(&path).build().unwrap();
+    let id = inserter.insert(Noop { n: 1 }, None).unwrap().job.id;
+    // An earlier run of "worker-1" claimed the job and never finished it.
+    riverlite::rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE river_job SET state = 'running', attempt = 1, attempted_at = '2026-01-01 00:00:00.000', \
+             attempted_by = jsonb('[\"worker-1\"]') WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let client = Client::builder(&path)
+        .id("worker-1")
+        .job_timeout(None)
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    let job = wait_for_state(&client, id, JobState::Completed);
+    assert_eq!(job.attempt, 2);
+    assert!(
+        job.errors[0].error.contains("earlier run"),
+        "{:?}",
+        job.errors
+    );
+}

@@ -13,7 +13,9 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::job::JobState;
 use crate::leader::{Elector, LivenessLock, LockPaths};
-use crate::maintenance::{Cleaner, Maintenance, PeriodicEnqueuer, Rescuer, Scheduler, Timer};
+use crate::maintenance::{
+    rescue_leftovers_of, Cleaner, Maintenance, PeriodicEnqueuer, Rescuer, Scheduler, Timer,
+};
 use crate::producer::{Producer, ProducerChannels, RunningJobs, WorkerContext};
 
 /// How often a started client checks `PRAGMA data_version` for other
@@ -64,6 +66,14 @@ impl Client {
             Some(file) => Some(LockPaths::for_database(file)?),
             None => None,
         };
+        // Jobs this id left running in an earlier run are orphans now,
+        // unless that run still holds its liveness lock (a stop that timed
+        // out, its jobs still working in this process).
+        if let Some(paths) = &lock_paths {
+            if !crate::leader::is_alive(paths, &inner.config.id) {
+                rescue_leftovers_of(&inner.db, &inner.config.id, now)?;
+            }
+        }
         let liveness = match &lock_paths {
             Some(paths) => Some(LivenessLock::acquire(paths, &inner.config.id)?),
             None => None,

@@ -33,13 +33,23 @@ fn lenient<T>(row: &Row<'_>, col: usize, what: &str, value: Option<T>, raw: &str
     value
 }
 
+/// A timestamp column's text; another type (an INTEGER or REAL some other
+/// writer stored) reads as unreadable text, so it decodes leniently too.
+fn timestamp_text(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(col)? {
+        rusqlite::types::ValueRef::Null => None,
+        rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        other => Some(format!("{other:?}")),
+    })
+}
+
 fn timestamp(row: &Row<'_>, col: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let s: String = row.get(col)?;
+    let s = timestamp_text(row, col)?.unwrap_or_default();
     Ok(lenient(row, col, "timestamp", time::parse(&s), &s).unwrap_or(DateTime::UNIX_EPOCH))
 }
 
 fn opt_timestamp(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    Ok(match row.get::<_, Option<String>>(col)? {
+    Ok(match timestamp_text(row, col)? {
         None => None,
         Some(s) => lenient(row, col, "timestamp", time::parse(&s), &s),
     })
@@ -631,4 +641,76 @@ pub(crate) fn latest_of_kind(conn: &Connection, kind: &str) -> Result<JobRow> {
         .query_row([kind], job_from_row)
         .optional()?
         .ok_or(Error::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with one job running its second attempt.
+    fn running_job(metadata: &str) -> (Connection, i64) {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate::prepare(&mut conn, true).unwrap();
+        conn.execute(
+            "INSERT INTO river_job (args, kind, state, attempt, attempted_at, metadata) \
+             VALUES (jsonb('{}'), 'k', 'running', 2, '2026-01-01 00:00:00.000', jsonb(?1))",
+            [metadata],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        (conn, id)
+    }
+
+    fn update(id: i64, attempt: i64, state: JobState, now: DateTime<Utc>) -> JobUpdate {
+        let retry = state == JobState::Retryable;
+        JobUpdate {
+            id,
+            attempt,
+            state,
+            scheduled_at: retry.then_some(now),
+            finalized_at: (!retry).then_some(now),
+            error: retry.then(|| AttemptError::new(now, attempt, "failed")),
+            snoozed: false,
+        }
+    }
+
+    #[test]
+    fn outcomes_only_touch_the_running_attempt_they_belong_to() {
+        let (conn, id) = running_job("{}");
+        let now = Utc::now();
+        let stale_and_current = [
+            update(id, 1, JobState::Completed, now),
+            update(id, 2, JobState::Completed, now),
+        ];
+        let written = complete(&conn, &stale_and_current, now).unwrap();
+        assert_eq!(written, vec![None, Some(JobState::Completed)]);
+        // No longer running: a late retry of the same attempt changes nothing.
+        let written = complete(&conn, &[update(id, 2, JobState::Retryable, now)], now).unwrap();
+        assert_eq!(written, vec![None]);
+        assert_eq!(get(&conn, id).unwrap().state, JobState::Completed);
+    }
+
+    #[test]
+    fn a_retry_of_a_job_someone_cancelled_is_written_cancelled() {
+        let (conn, id) = running_job(r#"{"cancel_attempted_at":"2026-01-01T00:00:00Z"}"#);
+        let now = Utc::now();
+        let written = complete(&conn, &[update(id, 2, JobState::Retryable, now)], now).unwrap();
+        assert_eq!(written, vec![Some(JobState::Cancelled)]);
+        let job = get(&conn, id).unwrap();
+        assert_eq!(job.state, JobState::Cancelled);
+        assert!(job.finalized_at.is_some());
+    }
+
+    #[test]
+    fn rows_with_unreadable_values_still_decode() {
+        let (conn, id) = running_job("{}");
+        conn.execute(
+            "UPDATE river_job SET attempted_at = 12345, errors = jsonb('[{\"x\":1}]') WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+        let job = get(&conn, id).unwrap();
+        assert_eq!(job.attempted_at, None);
+        assert!(job.errors.is_empty());
+    }
 }

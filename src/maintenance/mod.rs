@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub(crate) use cleaner::Cleaner;
 pub(crate) use periodic_enqueuer::PeriodicEnqueuer;
-pub(crate) use rescuer::Rescuer;
+pub(crate) use rescuer::{rescue_leftovers_of, Rescuer};
 pub(crate) use scheduler::Scheduler;
 
 /// When a service next runs.

@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::db::{jobs, maintenance, time, Db};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::insert::{self, InsertOpts};
 use crate::periodic::{PeriodicJob, PeriodicJobHandle, PeriodicRegistry};
 use crate::producer::Wakers;
 
-/// How soon a periodic insert that failed (a busy database) is tried again.
+/// How soon a periodic insert that failed for a passing reason (a busy
+/// database, an exhausted pool) is tried again.
 const RETRY_FAILED_INSERT: Duration = Duration::from_secs(1);
 
 /// Inserts periodic jobs while this client leads.
@@ -122,19 +123,21 @@ impl PeriodicEnqueuer {
             if self.jobs.contains_key(&handle) {
                 continue;
             }
-            if let Some(target) = self.start_target(&job, now, elected) {
-                enqueue(&self.db, &self.insert_defaults, &job, target, now);
-                self.wake_producers();
+            let mut entry = Entry {
+                next: job.schedule.next_after(now),
+                retry_at: None,
+                job,
+            };
+            if let Some(target) = self.start_target(&entry.job, now, elected) {
+                if enqueue(&self.db, &self.insert_defaults, &entry.job, target, now) {
+                    self.wake_producers();
+                } else {
+                    // Keep the start target and try it again shortly.
+                    entry.next = Some(target);
+                    entry.retry_at = Some(time::after(now, RETRY_FAILED_INSERT));
+                }
             }
-            let next = job.schedule.next_after(now);
-            self.jobs.insert(
-                handle,
-                Entry {
-                    job,
-                    next,
-                    retry_at: None,
-                },
-            );
+            self.jobs.insert(handle, entry);
         }
     }
 
@@ -186,7 +189,7 @@ fn enqueue(
             "riverlite: periodic job {:?} for {target} already inserted",
             job.id
         ),
-        Err(e @ (Error::InvalidInsert { .. } | Error::Serialization(_))) => {
+        Err(e) if e.is_caused_by_data() => {
             log::error!(
                 "riverlite: periodic job {:?} for {target} is invalid: {e}",
                 job.id

@@ -44,17 +44,7 @@ impl Rescuer {
                 continue;
             };
             let (state, scheduled_at) = self.rescued_state(&job, orphaned, now);
-            let error = AttemptError::new(now, job.attempt, reason);
-            if self
-                .db
-                .write(|tx| maintenance::rescue(tx, &job, state, scheduled_at, &error, now))?
-            {
-                log::warn!(
-                    "riverlite: rescued job {} ({}) as {state}: {}",
-                    job.id,
-                    job.kind,
-                    error.error
-                );
+            if rescue_one(&self.db, &job, state, scheduled_at, reason, now)? {
                 rescued += 1;
             }
         }
@@ -93,16 +83,75 @@ impl Rescuer {
         orphaned: bool,
         now: DateTime<Utc>,
     ) -> (JobState, DateTime<Utc>) {
-        if job.metadata.get("cancel_attempted_at").is_some() {
-            (JobState::Cancelled, job.scheduled_at)
-        } else if job.attempt >= job.max_attempts {
-            (JobState::Discarded, job.scheduled_at)
-        } else if orphaned {
+        match final_state(job) {
+            Some(state) => (state, job.scheduled_at),
             // The job did not fail, its process died: run it again at once.
-            (JobState::Retryable, now)
-        } else {
-            let retry_at = next_retry_or_default(&*self.retry_policy, job, now);
-            (JobState::Retryable, retry_at)
+            None if orphaned => (JobState::Retryable, now),
+            None => (
+                JobState::Retryable,
+                next_retry_or_default(&*self.retry_policy, job, now),
+            ),
         }
     }
+}
+
+/// Where a rescued job ends for good: cancelled if someone asked, discarded
+/// once its attempts are used up; `None` when it should run again.
+fn final_state(job: &JobRow) -> Option<JobState> {
+    if job.metadata.get("cancel_attempted_at").is_some() {
+        Some(JobState::Cancelled)
+    } else if job.attempt >= job.max_attempts {
+        Some(JobState::Discarded)
+    } else {
+        None
+    }
+}
+
+/// Writes one rescue (guarded by state and attempt); returns whether it took.
+fn rescue_one(
+    db: &Db,
+    job: &JobRow,
+    state: JobState,
+    scheduled_at: DateTime<Utc>,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let error = AttemptError::new(now, job.attempt, reason);
+    let written = db.write(|tx| maintenance::rescue(tx, job, state, scheduled_at, &error, now))?;
+    if written {
+        log::warn!(
+            "riverlite: rescued job {} ({}) as {state}: {}",
+            job.id,
+            job.kind,
+            error.error
+        );
+    }
+    Ok(written)
+}
+
+/// Rescues the jobs an earlier run of `client_id` left running. A client
+/// that is only now starting runs nothing, so they are orphans whatever
+/// their liveness file says (a restart with the same id would otherwise
+/// make them look owned by a live client).
+pub(crate) fn rescue_leftovers_of(db: &Db, client_id: &str, now: DateTime<Utc>) -> Result<usize> {
+    let owners = [client_id.to_string()];
+    let leftovers = db
+        .conn()
+        .and_then(|conn| maintenance::rescue_candidates(&conn, DateTime::UNIX_EPOCH, &owners))?;
+    let mut rescued = 0;
+    for job in leftovers {
+        let state = final_state(&job).unwrap_or(JobState::Retryable);
+        let scheduled_at = if state == JobState::Retryable {
+            now
+        } else {
+            job.scheduled_at
+        };
+        let reason = format!(
+            "orphaned: an earlier run of client {client_id} stopped while working the job; rescued"
+        );
+        if rescue_one(db, &job, state, scheduled_at, reason, now)? {
+            rescued += 1;
+        }
+    }
+    Ok(rescued)
 }
