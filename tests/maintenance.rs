@@ -329,6 +329,9 @@ fn a_job_with_no_timeout_is_rescued_past_the_horizon_unless_its_owner_is_alive()
     let (_dir, path) = temp_db();
     let client = working(&path).job_timeout(None).build().unwrap();
     client.queue_pause("default").unwrap();
+    // Another started client, alive (it holds its liveness lock).
+    let live = working(&path).job_timeout(None).build().unwrap();
+    live.start().unwrap();
     let unknown_owner = client.insert(Noop { n: 1 }, None).unwrap().job.id;
     let live_owner = client.insert(Noop { n: 2 }, None).unwrap().job.id;
     let conn = Connection::open(&path).unwrap();
@@ -336,7 +339,7 @@ fn a_job_with_no_timeout_is_rescued_past_the_horizon_unless_its_owner_is_alive()
     make_running(&conn, live_owner, chrono::Duration::hours(2), "{}", 1);
     conn.execute(
         "UPDATE river_job SET attempted_by = jsonb_array(?2) WHERE id = ?1",
-        params![live_owner, client.id()],
+        params![live_owner, live.id()],
     )
     .unwrap();
     client.start().unwrap();
