@@ -127,13 +127,26 @@ fn the_scheduler_discards_a_job_whose_unique_key_is_taken() {
 
 /// Marks a job as running since `ago`, owned by a client that has no lock file.
 fn make_running(conn: &Connection, id: i64, ago: chrono::Duration, metadata: &str, attempt: i64) {
+    make_running_by(conn, id, ago, metadata, attempt, "some-river-client");
+}
+
+/// Marks a job as running since `ago`, owned by `owner`, in one statement
+/// (a running rescuer must never see it half set up).
+fn make_running_by(
+    conn: &Connection,
+    id: i64,
+    ago: chrono::Duration,
+    metadata: &str,
+    attempt: i64,
+    owner: &str,
+) {
     let at = (Utc::now() - ago)
         .format("%Y-%m-%d %H:%M:%S%.3f")
         .to_string();
     conn.execute(
         "UPDATE river_job SET state = 'running', attempt = ?2, attempted_at = ?3, \
-         attempted_by = jsonb('[\"some-river-client\"]'), metadata = jsonb(?4) WHERE id = ?1",
-        params![id, attempt, at, metadata],
+         attempted_by = jsonb_array(?5), metadata = jsonb(?4) WHERE id = ?1",
+        params![id, attempt, at, metadata, owner],
     )
     .unwrap();
 }
@@ -336,12 +349,14 @@ fn a_job_with_no_timeout_is_rescued_past_the_horizon_unless_its_owner_is_alive()
     let live_owner = client.insert(Noop { n: 2 }, None).unwrap().job.id;
     let conn = Connection::open(&path).unwrap();
     make_running(&conn, unknown_owner, chrono::Duration::hours(2), "{}", 1);
-    make_running(&conn, live_owner, chrono::Duration::hours(2), "{}", 1);
-    conn.execute(
-        "UPDATE river_job SET attempted_by = jsonb_array(?2) WHERE id = ?1",
-        params![live_owner, live.id()],
-    )
-    .unwrap();
+    make_running_by(
+        &conn,
+        live_owner,
+        chrono::Duration::hours(2),
+        "{}",
+        1,
+        live.id(),
+    );
     client.start().unwrap();
     wait_for_state(&client, unknown_owner, JobState::Retryable);
     assert_eq!(client.job_get(live_owner).unwrap().state, JobState::Running);
