@@ -215,10 +215,9 @@ fn insert_many_uses_the_same_precedence() {
     );
 }
 
-#[test]
-fn insert_tx_job_exists_after_commit() {
-    let (_dir, path, client) = new_client();
-    let mut conn = Connection::open(&path).unwrap();
+/// Inserts a job in the caller's transaction, then commits or rolls back.
+fn insert_in_tx(path: &std::path::Path, client: &riverlite::Client, commit: bool) -> i64 {
+    let mut conn = Connection::open(path).unwrap();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .unwrap();
@@ -227,23 +226,25 @@ fn insert_tx_job_exists_after_commit() {
         .unwrap()
         .job
         .id;
-    tx.commit().unwrap();
+    if commit {
+        tx.commit().unwrap();
+    } else {
+        tx.rollback().unwrap();
+    }
+    id
+}
+
+#[test]
+fn insert_tx_job_exists_after_commit() {
+    let (_dir, path, client) = new_client();
+    let id = insert_in_tx(&path, &client, true);
     assert_eq!(client.job_get(id).unwrap().kind, "send_email");
 }
 
 #[test]
 fn insert_tx_job_is_gone_after_rollback() {
     let (_dir, path, client) = new_client();
-    let mut conn = Connection::open(&path).unwrap();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .unwrap();
-    let id = client
-        .insert_tx(&tx, email("a@example.com"), None)
-        .unwrap()
-        .job
-        .id;
-    tx.rollback().unwrap();
+    let id = insert_in_tx(&path, &client, false);
     assert!(matches!(client.job_get(id), Err(Error::NotFound)));
     assert_eq!(job_count(&path), 0);
 }

@@ -172,16 +172,21 @@ fn dropping_a_started_client_stops_it_gracefully() {
     assert_none_running(&Client::builder(&path).build().unwrap());
 }
 
+/// A working client of no-op jobs that polls every `interval` when not woken.
+fn polling_every(path: &std::path::Path, interval: Duration) -> Client {
+    Client::builder(path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .poll_interval(interval)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn an_insert_from_another_connection_is_noticed_without_polling() {
     let (_dir, path) = temp_db();
-    let client = Client::builder(&path)
-        .queue("default", QueueConfig::new(2))
-        .worker(work_fn::<Noop, _>(|_| Ok(())))
-        // Polling would take an hour: only the data_version watcher can wake it.
-        .poll_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    // Polling would take an hour: only the data_version watcher can wake it.
+    let client = polling_every(&path, Duration::from_secs(3600));
     client.start().unwrap();
     let inserter = Client::builder(&path).build().unwrap();
     let id = inserter.insert(Noop { n: 1 }, None).unwrap().job.id;
@@ -191,12 +196,7 @@ fn an_insert_from_another_connection_is_noticed_without_polling() {
 #[test]
 fn a_paused_queue_claims_nothing_until_resumed() {
     let (_dir, path) = temp_db();
-    let client = Client::builder(&path)
-        .queue("default", QueueConfig::new(2))
-        .worker(work_fn::<Noop, _>(|_| Ok(())))
-        .poll_interval(Duration::from_millis(50))
-        .build()
-        .unwrap();
+    let client = polling_every(&path, Duration::from_millis(50));
     let admin = Client::builder(&path).build().unwrap();
     let paused = client.subscribe(&[EventKind::QueuePaused]);
     admin.queue_pause("default").unwrap();
