@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let remaining =
-        || -> riverlite::Result<i64> { Ok(client.job_counts()?.iter().map(|(_, _, n)| n).sum()) };
+        || -> riverlite::Result<i64> { Ok(client.job_counts()?.iter().map(|c| c.count).sum()) };
     while remaining()? > 0 {
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -58,8 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let completed: i64 = client
         .job_counts()?
         .iter()
-        .filter(|(_, state, _)| *state == riverlite::JobState::Completed)
-        .map(|(_, _, n)| n)
+        .filter(|c| c.state == riverlite::JobState::Completed)
+        .map(|c| c.count)
         .sum();
     assert_eq!(completed as usize, jobs, "every job completed");
     println!(

@@ -45,8 +45,8 @@ fn completed(client: &Client) -> riverlite::Result<i64> {
     Ok(client
         .job_counts()?
         .iter()
-        .filter(|(_, state, _)| *state == JobState::Completed)
-        .map(|(_, _, n)| n)
+        .filter(|c| c.state == JobState::Completed)
+        .map(|c| c.count)
         .sum())
 }
 

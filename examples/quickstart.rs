@@ -188,7 +188,7 @@ fn main() -> Result<(), Error> {
     let all_done = worker
         .job_counts()?
         .iter()
-        .all(|(_, state, _)| *state == JobState::Completed);
+        .all(|c| c.state == JobState::Completed);
     println!("\nall jobs completed: {all_done}");
     drop(worker);
     std::fs::remove_dir_all(&dir)?;

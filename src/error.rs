@@ -107,9 +107,9 @@ pub enum Error {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 
-    /// Any other SQLite error.
+    /// Any other SQLite error; the rusqlite error is its source.
     #[error("database: {0}")]
-    Database(rusqlite::Error),
+    Database(#[source] rusqlite::Error),
 
     /// The connection pool could not hand out a connection.
     #[error("connection pool: {0}")]
@@ -120,6 +120,40 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An [`Error::InvalidInsert`] for `field`.
+    pub(crate) fn invalid_insert(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidInsert {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// True when the same call may succeed if tried again later: the
+    /// database was busy or locked ([`Error::Busy`], or a busy or locked
+    /// [`Error::Database`]), the pool had no free connection
+    /// ([`Error::Pool`]), or a file-system call failed ([`Error::Io`]).
+    ///
+    /// This is not the opposite of an error caused by the data: a full disk
+    /// or an I/O failure inside SQLite is neither transient nor the data's
+    /// fault. Retry transient errors with a backoff; report the rest.
+    ///
+    /// ```
+    /// let busy = riverlite::Error::Busy("database is locked".into());
+    /// assert!(busy.is_transient());
+    /// assert!(!riverlite::Error::NotFound.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            Error::Busy(_) | Error::Pool(_) | Error::Io(_) => true,
+            Error::Database(e) => matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+
     /// True when retrying the same operation cannot help: the statement or
     /// the data is at fault, not a lock, the pool or the disk.
     pub(crate) fn is_caused_by_data(&self) -> bool {

@@ -65,22 +65,13 @@
 
 #![warn(missing_docs)]
 
-mod args;
 mod client;
-mod completer;
 mod db;
+mod engine;
 mod error;
-mod event;
-mod insert;
-mod job;
-mod job_list;
 mod leader;
-mod maintenance;
-mod periodic;
-mod producer;
-mod retry;
+mod model;
 pub mod testing;
-mod worker;
 
 /// The rusqlite riverlite is built on, for `insert_tx` transactions.
 pub use rusqlite;
@@ -89,23 +80,35 @@ pub use rusqlite;
 /// with `Client::builder_with_pool`.
 pub use {r2d2, r2d2_sqlite};
 
-pub use args::JobArgs;
 pub use client::{
-    Client, ClientBuilder, LeaderRow, MaintenanceConfig, QueueConfig, QueueRow,
-    DEFAULT_BUSY_TIMEOUT, DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_POOL_SIZE,
-    MAX_CLIENT_ID_LEN, MAX_WORKERS_LIMIT,
+    Client, ClientBuilder, PeriodicJobs, QueueConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_JOB_TIMEOUT,
+    DEFAULT_POLL_INTERVAL, DEFAULT_POOL_SIZE, MAX_CLIENT_ID_LEN, MAX_WORKERS_LIMIT,
 };
 pub use db::SqlitePool;
 pub use error::{Error, Result};
-pub use event::{Event, EventKind, JobStats, SUBSCRIPTION_CAPACITY};
-pub use insert::{
+pub use model::args::JobArgs;
+pub use model::event::{Event, EventKind, JobStats, SUBSCRIPTION_CAPACITY};
+pub use model::insert_opts::{
     InsertManyParams, InsertOpts, InsertResult, UniqueOpts, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY,
     DEFAULT_QUEUE, MAX_NAME_LEN, MIN_UNIQUE_PERIOD,
 };
-pub use job::{AttemptError, Job, JobRow, JobState};
-pub use job_list::{
+pub use model::job::{AttemptError, Job, JobRow, JobState};
+pub use model::job_list::{
     JobListCursor, JobListOrderBy, JobListPage, JobListParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
-pub use periodic::{PeriodicJob, PeriodicJobHandle, PeriodicJobs, Schedule};
-pub use retry::{DefaultRetryPolicy, RetryPolicy};
-pub use worker::{work_fn, FnWorker, WorkError, Worker};
+pub use model::maintenance_config::{
+    MaintenanceConfig, DEFAULT_CANCELLED_RETENTION, DEFAULT_CLEANER_INTERVAL,
+    DEFAULT_COMPLETED_RETENTION, DEFAULT_DISCARDED_RETENTION, DEFAULT_ELECTION_INTERVAL,
+    DEFAULT_RESCUER_INTERVAL, DEFAULT_RESCUE_STUCK_JOBS_AFTER, DEFAULT_SCHEDULER_INTERVAL,
+};
+pub use model::periodic_job::{PeriodicJob, PeriodicJobHandle};
+pub use model::retry::{DefaultRetryPolicy, RetryPolicy};
+pub use model::rows::{JobCount, LeaderRow, Migration, QueueRow};
+pub use model::schedule::Schedule;
+pub use model::work_error::WorkError;
+pub use model::worker::{work_fn, FnWorker, Worker};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -494,7 +494,5 @@ fn bench_with_a_duration_inserts_and_works_at_once() {
     // It ran on the given database, and left every job completed.
     let client = Client::builder(&path).migrate(false).build().unwrap();
     let counts = client.job_counts().unwrap();
-    assert!(counts
-        .iter()
-        .all(|(_, state, _)| *state == JobState::Completed));
+    assert!(counts.iter().all(|c| c.state == JobState::Completed));
 }

@@ -128,7 +128,7 @@ fn started_mid_backlog(path: &std::path::Path) -> Client {
 fn assert_none_running(client: &Client) {
     let counts = client.job_counts().unwrap();
     assert!(
-        counts.iter().all(|(_, s, _)| *s != JobState::Running),
+        counts.iter().all(|c| c.state != JobState::Running),
         "{counts:?}"
     );
 }

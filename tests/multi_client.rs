@@ -39,7 +39,7 @@ fn all_completed(client: &Client) -> bool {
         .job_counts()
         .unwrap()
         .iter()
-        .all(|(_, state, _)| *state == JobState::Completed)
+        .all(|c| c.state == JobState::Completed)
 }
 
 /// Every job completed on its first and only attempt.

@@ -8,94 +8,20 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::config::{
+    Config, QueueConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL,
+    DEFAULT_POOL_SIZE, MAX_CLIENT_ID_LEN, MAX_WORKERS_LIMIT,
+};
 use super::{Client, Inner};
-use crate::args::JobArgs;
 use crate::db::{Db, DbOptions, SqlitePool};
+use crate::engine::{Registered, Wakers, WorkerRegistry};
 use crate::error::{Error, Result};
-use crate::event::EventBus;
-use crate::insert::{self, InsertOpts};
-use crate::periodic::{PeriodicJob, PeriodicRegistry};
-use crate::producer::Wakers;
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
-use crate::worker::{AnyWorker, Registered, Worker};
-
-/// Largest `max_workers` a queue accepts.
-pub const MAX_WORKERS_LIMIT: usize = 10_000;
-/// Default job timeout, as in River.
-pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default largest number of pooled connections.
-pub const DEFAULT_POOL_SIZE: u32 = 10;
-/// Default interval at which producers look for due jobs when nothing woke them.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Longest client id (it is recorded in `attempted_by` and names a lock file).
-pub const MAX_CLIENT_ID_LEN: usize = 100;
-/// Default `busy_timeout` of every connection.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One queue's settings for a working client.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueConfig {
-    /// How many jobs of this queue may run at once: 1 to 10,000.
-    pub max_workers: usize,
-}
-
-impl QueueConfig {
-    /// A queue that runs at most `max_workers` jobs at once.
-    pub fn new(max_workers: usize) -> Self {
-        QueueConfig { max_workers }
-    }
-}
-
-/// Timings of the leader-only maintenance services. Every field has River's
-/// default; see each one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MaintenanceConfig {
-    /// How often the scheduler makes due scheduled and retryable jobs available (default 5 s).
-    pub scheduler_interval: Duration,
-    /// How often the rescuer looks for stuck and orphaned running jobs (default 30 s).
-    pub rescuer_interval: Duration,
-    /// How long a running job of a live client may run before it is rescued
-    /// (default 1 h; never less than the job's timeout).
-    pub rescue_stuck_jobs_after: Duration,
-    /// How often the cleaner deletes finished jobs past their retention (default 30 s).
-    pub cleaner_interval: Duration,
-    /// Retention of completed jobs (default 24 h; `None` keeps them forever).
-    pub completed_retention: Option<Duration>,
-    /// Retention of cancelled jobs (default 24 h; `None` keeps them forever).
-    pub cancelled_retention: Option<Duration>,
-    /// Retention of discarded jobs (default 7 days; `None` keeps them forever).
-    pub discarded_retention: Option<Duration>,
-    /// How often a non-leader tries to take the leader lock (default 500 ms).
-    pub election_interval: Duration,
-}
-
-impl Default for MaintenanceConfig {
-    fn default() -> Self {
-        const HOUR: Duration = Duration::from_secs(3600);
-        MaintenanceConfig {
-            scheduler_interval: Duration::from_secs(5),
-            rescuer_interval: Duration::from_secs(30),
-            rescue_stuck_jobs_after: HOUR,
-            cleaner_interval: Duration::from_secs(30),
-            completed_retention: Some(24 * HOUR),
-            cancelled_retention: Some(24 * HOUR),
-            discarded_retention: Some(7 * 24 * HOUR),
-            election_interval: Duration::from_millis(500),
-        }
-    }
-}
-
-/// Settings shared by the client's services.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub id: String,
-    pub job_timeout: Option<Duration>,
-    pub retry_policy: Arc<dyn RetryPolicy>,
-    pub insert_defaults: InsertOpts,
-    pub poll_interval: Duration,
-    pub stop_timeout: Option<Duration>,
-    pub maintenance: MaintenanceConfig,
-}
+use crate::leader::PeriodicRegistry;
+use crate::model::insert_opts::{validate_kind, validate_queue_name};
+use crate::model::{
+    DefaultRetryPolicy, EventBus, InsertOpts, JobArgs, MaintenanceConfig, PeriodicJob, RetryPolicy,
+    TestSignals, Worker,
+};
 
 pub(super) enum Source {
     Path(PathBuf),
@@ -109,7 +35,7 @@ pub struct ClientBuilder {
     source: Source,
     db_options: DbOptions,
     queues: Vec<(String, QueueConfig)>,
-    workers: HashMap<&'static str, Arc<dyn AnyWorker>>,
+    workers: WorkerRegistry,
     /// A kind registered twice (reported by `build()`).
     duplicate_kind: Option<&'static str>,
     periodic_jobs: Vec<PeriodicJob>,
@@ -269,11 +195,11 @@ impl ClientBuilder {
             return config(format!("two workers registered for kind {kind:?}"));
         }
         for kind in self.workers.keys() {
-            insert::validate_kind(kind).map_err(Error::Config)?;
+            validate_kind(kind).map_err(Error::Config)?;
         }
         let mut seen = std::collections::HashSet::new();
         for (name, queue) in &self.queues {
-            insert::validate_queue_name(name).map_err(Error::Config)?;
+            validate_queue_name(name).map_err(Error::Config)?;
             if !seen.insert(name) {
                 return config(format!("queue {name:?} was added twice"));
             }
@@ -362,6 +288,7 @@ impl ClientBuilder {
                 nudge: crossbeam_channel::bounded(1),
                 is_leader: Arc::new(AtomicBool::new(false)),
                 events: Arc::new(EventBus::default()),
+                signals: Arc::new(TestSignals::default()),
                 runtime: Mutex::new(None),
             }),
         })

@@ -8,19 +8,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::Client;
-use crate::completer::Completer;
 use crate::db;
-use crate::error::{Error, Result};
-use crate::job::JobState;
-use crate::leader::{Elector, LivenessLock, LockPaths};
-use crate::maintenance::{
-    rescue_leftovers_of, Cleaner, Maintenance, PeriodicEnqueuer, Rescuer, Scheduler, Timer,
+use crate::engine::{
+    watch_database, Completer, Producer, ProducerChannels, RunningJobs, WorkerContext,
 };
-use crate::producer::{Producer, ProducerChannels, RunningJobs, WorkerContext};
-
-/// How often a started client checks `PRAGMA data_version` for other
-/// connections' writes (a cheap read; it bounds cross-process wake-up latency).
-const WATCH_INTERVAL: Duration = Duration::from_millis(50);
+use crate::error::{Error, Result};
+use crate::leader::{
+    is_alive, rescue_leftovers_of, Cleaner, Elector, LivenessLock, LockPaths, Maintenance,
+    PeriodicEnqueuer, Rescuer, Scheduler,
+};
+use crate::model::OutcomeRules;
 
 /// The threads of a started client.
 pub(super) struct Runtime {
@@ -70,8 +67,12 @@ impl Client {
         // unless that run still holds its liveness lock (a stop that timed
         // out, its jobs still working in this process).
         if let Some(paths) = &lock_paths {
-            if !crate::leader::is_alive(paths, &inner.config.id) {
-                rescue_leftovers_of(&inner.db, &inner.config.id, now)?;
+            if !is_alive(paths, &inner.config.id) {
+                let rules = OutcomeRules {
+                    retry_policy: &*inner.config.retry_policy,
+                    available_within: inner.config.maintenance.scheduler_interval,
+                };
+                rescue_leftovers_of(&inner.db, &inner.config.id, rules, now)?;
             }
         }
         let liveness = match &lock_paths {
@@ -81,35 +82,38 @@ impl Client {
 
         // Dropping stop_tx (at stop, or on an early return here) ends every thread.
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let outcomes_lost = Arc::new(AtomicBool::new(false));
         let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
         let (done_txs, done_rxs) = inner
             .queues
             .iter()
             .map(|_| crossbeam_channel::unbounded())
             .unzip();
-        let completer = Completer {
-            db: inner.db.clone(),
-            events: inner.events.clone(),
-            retry_policy: inner.config.retry_policy.clone(),
-            available_within: inner.config.maintenance.scheduler_interval,
-            done: done_txs,
-            outcomes_lost: outcomes_lost.clone(),
-        };
+        let completer = Completer::new(
+            inner.db.clone(),
+            inner.events.clone(),
+            inner.config.retry_policy.clone(),
+            inner.config.maintenance.scheduler_interval,
+            done_txs,
+        );
+        let outcomes_lost = completer.outcomes_lost();
         let mut threads = vec![spawn("riverlite-completer", move || {
             completer.run(completion_rx)
         })?];
         let context = WorkerContext {
+            db: inner.db.clone(),
+            client_id: inner.config.id.clone(),
+            poll_interval: inner.config.poll_interval,
             workers: inner.workers.clone(),
             default_timeout: inner.config.job_timeout,
             completer: completion_tx,
+            signals: inner.signals.clone(),
         };
         let (running, producers_alive) =
             self.spawn_producers(context, done_rxs, &stop_rx, &mut threads)?;
         if inner.db.file().is_some() {
             let (db, wakers, stop) = (inner.db.clone(), inner.wakers.clone(), stop_rx.clone());
             threads.push(spawn("riverlite-watcher", move || {
-                crate::producer::watch_database(db, wakers, WATCH_INTERVAL, stop)
+                watch_database(db, wakers, stop)
             })?);
         }
         let elector = self.elector(lock_paths);
@@ -142,18 +146,8 @@ impl Client {
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         let mut running = Vec::new();
         for (index, ((queue, config), done)) in inner.queues.iter().zip(done).enumerate() {
-            let jobs = Arc::new(RunningJobs::default());
-            running.push(jobs.clone());
-            let producer = Producer {
-                index,
-                queue: queue.clone(),
-                max_workers: config.max_workers,
-                client_id: inner.config.id.clone(),
-                db: inner.db.clone(),
-                poll_interval: inner.config.poll_interval,
-                running: jobs,
-                context: context.clone(),
-            };
+            let producer = Producer::new(index, queue, config.max_workers, context.clone());
+            running.push(producer.running());
             let channels = ProducerChannels {
                 wake: inner.wake_receivers[index].clone(),
                 done,
@@ -228,53 +222,40 @@ impl Client {
     fn elector(&self, paths: Option<LockPaths>) -> Elector {
         let inner = &self.inner;
         let m = &inner.config.maintenance;
-        let wakers = inner.wakers.clone();
-        Elector {
-            client_id: inner.config.id.clone(),
-            db: inner.db.clone(),
-            paths: paths.clone(),
-            interval: m.election_interval,
-            is_leader: inner.is_leader.clone(),
-            events: inner.events.clone(),
-            maintenance: Maintenance {
-                scheduler: Scheduler {
-                    db: inner.db.clone(),
-                    timer: Timer::new(m.scheduler_interval),
-                },
-                rescuer: Rescuer {
-                    db: inner.db.clone(),
-                    timer: Timer::new(m.rescuer_interval),
-                    rescue_after: m.rescue_stuck_jobs_after,
-                    default_timeout: inner.config.job_timeout,
-                    workers: inner.workers.clone(),
-                    retry_policy: inner.config.retry_policy.clone(),
-                    is_alive: {
-                        let (paths, own_id) = (paths.clone(), inner.config.id.clone());
-                        Box::new(move |id: &str| {
-                            id == own_id
-                                || paths
-                                    .as_ref()
-                                    .is_some_and(|p| crate::leader::is_alive(p, id))
-                        })
-                    },
-                },
-                cleaner: Cleaner {
-                    db: inner.db.clone(),
-                    timer: Timer::new(m.cleaner_interval),
-                    retention: [
-                        (JobState::Completed, m.completed_retention),
-                        (JobState::Cancelled, m.cancelled_retention),
-                        (JobState::Discarded, m.discarded_retention),
-                    ],
-                },
-                periodic: PeriodicEnqueuer::new(
-                    inner.db.clone(),
-                    inner.periodic.clone(),
-                    inner.config.insert_defaults.clone(),
-                    wakers,
-                ),
-            },
-        }
+        let is_alive = {
+            let (paths, own_id) = (paths.clone(), inner.config.id.clone());
+            Box::new(move |id: &str| {
+                id == own_id || paths.as_ref().is_some_and(|p| is_alive(p, id))
+            })
+        };
+        let maintenance = Maintenance::new(
+            Scheduler::new(inner.db.clone(), m.scheduler_interval),
+            Rescuer::new(
+                inner.db.clone(),
+                m,
+                inner.config.job_timeout,
+                inner.workers.clone(),
+                inner.config.retry_policy.clone(),
+                is_alive,
+            ),
+            Cleaner::new(inner.db.clone(), m, inner.signals.clone()),
+            PeriodicEnqueuer::new(
+                inner.db.clone(),
+                inner.periodic.clone(),
+                inner.config.insert_defaults.clone(),
+                inner.wakers.clone(),
+            ),
+        );
+        Elector::new(
+            &inner.config.id,
+            inner.db.clone(),
+            paths,
+            m.election_interval,
+            inner.is_leader.clone(),
+            inner.events.clone(),
+            inner.signals.clone(),
+            maintenance,
+        )
     }
 }
 

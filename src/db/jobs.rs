@@ -4,11 +4,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use super::time;
 use crate::error::{Error, Result};
-use crate::insert::{InsertResult, NewJob};
-use crate::job::{AttemptError, JobRow, JobState};
-use crate::job_list::{JobListCursor, JobListOrderBy, JobListPage, JobListParams};
+use crate::model::time;
+use crate::model::{
+    AttemptError, InsertResult, JobCount, JobListCursor, JobListOrderBy, JobListPage,
+    JobListParams, JobRow, JobState, JobUpdate, NewJob,
+};
 
 /// The columns every job query returns, in `job_from_row` order.
 pub(crate) const JOB_COLUMNS: &str = "id, json(args), attempt, attempted_at, json(attempted_by), \
@@ -419,7 +420,7 @@ pub(crate) fn delete(conn: &Connection, id: i64) -> Result<JobRow> {
 }
 
 /// Job counts per (queue, state).
-pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<(String, JobState, i64)>> {
+pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<JobCount>> {
     let mut stmt = conn.prepare(
         "SELECT queue, state, count(*) FROM river_job GROUP BY queue, state ORDER BY queue, state",
     )?;
@@ -430,7 +431,11 @@ pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<(String,
     let mut out = Vec::new();
     for row in rows {
         let (queue, state, count) = row?;
-        out.push((queue, state.parse()?, count));
+        out.push(JobCount {
+            queue,
+            state: state.parse()?,
+            count,
+        });
     }
     Ok(out)
 }
@@ -470,61 +475,36 @@ pub(crate) fn claim(
     Ok(jobs)
 }
 
-/// The outcome of one attempt, as the completer writes it.
-#[derive(Debug, Clone)]
-pub(crate) struct JobUpdate {
-    pub id: i64,
-    /// The attempt this outcome belongs to; a job rescued and claimed again
-    /// meanwhile has moved on, and is left alone.
-    pub attempt: i64,
-    pub state: JobState,
-    pub scheduled_at: Option<DateTime<Utc>>,
-    pub finalized_at: Option<DateTime<Utc>>,
-    /// An error to append to `errors`.
-    pub error: Option<AttemptError>,
-    /// A snooze: give the attempt back and count it in `metadata.snoozes`.
-    pub snoozed: bool,
+/// What [`complete`] wrote for one update.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Written {
+    /// Nothing: the guard let it pass (the job was rescued, finished or
+    /// claimed again meanwhile).
+    Nothing,
+    /// A plain completion.
+    Completed,
+    /// Any other outcome, with the row as written.
+    Row(Box<JobRow>),
 }
 
-impl JobUpdate {
-    /// Applies this update to `job` in memory as [`complete`] writes it,
-    /// given the state actually written (a pending cancel can turn a retry
-    /// into `cancelled`).
-    pub(crate) fn apply_to(&self, job: &mut JobRow, written: JobState, now: DateTime<Utc>) {
-        job.state = written;
-        job.finalized_at = if written == self.state {
-            self.finalized_at
-        } else {
-            Some(now)
-        };
-        if let Some(at) = self.scheduled_at {
-            job.scheduled_at = at;
-        }
-        if let Some(error) = &self.error {
-            job.errors.push(error.clone());
-        }
-        if self.snoozed {
-            job.attempt -= 1;
-            let snoozes = job
-                .metadata
-                .get("snoozes")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0);
-            if let Some(metadata) = job.metadata.as_object_mut() {
-                metadata.insert("snoozes".into(), (snoozes + 1).into());
-            }
+impl Written {
+    /// The state written, if anything was.
+    pub(crate) fn state(&self) -> Option<JobState> {
+        match self {
+            Written::Nothing => None,
+            Written::Completed => Some(JobState::Completed),
+            Written::Row(row) => Some(row.state),
         }
     }
 }
 
-/// Writes outcomes in the caller's transaction, each guarded by
-/// `state = 'running'` and its attempt, so a job that was rescued or
-/// finished elsewhere is never overwritten. Returns, for each update, the
-/// state written, or `None` when the guard let it pass.
+/// Writes outcomes as `model::outcome` decided them, in the caller's
+/// transaction. Each is guarded by `state = 'running'` and its attempt, so
+/// a job that was rescued or finished elsewhere is never overwritten.
 ///
-/// A job someone asked to cancel (`metadata.cancel_attempted_at`) that would
-/// run again becomes cancelled instead, as River does, even if its producer
-/// had not yet seen the request.
+/// An update's `if_cancel_requested` alternative is written instead when
+/// the row records a cancel request (`metadata.cancel_attempted_at`) at
+/// this moment (a snooze still gives its attempt back).
 ///
 /// Plain completions, the bulk of any batch, go in one statement; other
 /// outcomes take one cached statement per row.
@@ -532,42 +512,40 @@ pub(crate) fn complete(
     conn: &Connection,
     updates: &[JobUpdate],
     now: DateTime<Utc>,
-) -> Result<Vec<Option<JobState>>> {
-    let is_plain =
-        |u: &JobUpdate| u.state == JobState::Completed && u.error.is_none() && !u.snoozed;
-    let plain: Vec<&JobUpdate> = updates.iter().filter(|u| is_plain(u)).collect();
+) -> Result<Vec<Written>> {
+    let plain: Vec<&JobUpdate> = updates.iter().filter(|u| u.is_plain_completion()).collect();
     let completed = complete_plain(conn, &plain, now)?;
-    let mut stmt = conn.prepare_cached(
+    let sql = format!(
         "UPDATE river_job SET \
-           state = CASE WHEN ?3 IN ('available', 'retryable', 'scheduled') \
-                         AND metadata ->> 'cancel_attempted_at' IS NOT NULL THEN 'cancelled' \
-                        ELSE ?3 END, \
-           finalized_at = CASE WHEN ?3 IN ('available', 'retryable', 'scheduled') \
-                         AND metadata ->> 'cancel_attempted_at' IS NOT NULL THEN ?8 \
-                        ELSE ?5 END, \
+           state = CASE WHEN {TAKE_ALTERNATIVE} THEN ?9 ELSE ?3 END, \
+           finalized_at = CASE WHEN {TAKE_ALTERNATIVE} THEN ?10 ELSE ?5 END, \
            scheduled_at = coalesce(?4, scheduled_at), \
            errors = CASE WHEN ?6 IS NULL THEN errors \
                          ELSE jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)) END, \
            attempt = CASE WHEN ?7 THEN attempt - 1 ELSE attempt END, \
-           metadata = CASE WHEN ?7 THEN jsonb_set(metadata, '$.snoozes', \
-                                        coalesce(metadata ->> 'snoozes', 0) + 1) \
-                           ELSE metadata END \
+           metadata = CASE \
+             WHEN ?7 THEN \
+               jsonb_set(metadata, '$.snoozes', coalesce(metadata ->> 'snoozes', 0) + 1) \
+             WHEN ?8 THEN jsonb_set(metadata, '$.\"river:rescue_count\"', \
+                                    coalesce(metadata ->> '$.\"river:rescue_count\"', 0) + 1) \
+             ELSE metadata END \
          WHERE id = ?1 AND attempt = ?2 AND state = 'running' \
-         RETURNING state",
-    )?;
-    let now = time::format(now);
+         RETURNING {JOB_COLUMNS}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut written = Vec::with_capacity(updates.len());
     for u in updates {
-        if is_plain(u) {
-            written.push(
-                completed
-                    .contains(&(u.id, u.attempt))
-                    .then_some(JobState::Completed),
-            );
+        if u.is_plain_completion() {
+            written.push(if completed.contains(&(u.id, u.attempt)) {
+                Written::Completed
+            } else {
+                Written::Nothing
+            });
             continue;
         }
         let error = u.error.as_ref().map(serde_json::to_string).transpose()?;
-        let state: Option<String> = stmt
+        let alternative = u.if_cancel_requested;
+        let row = stmt
             .query_row(
                 params![
                     u.id,
@@ -577,15 +555,20 @@ pub(crate) fn complete(
                     u.finalized_at.map(time::format),
                     error,
                     u.snoozed,
-                    now,
+                    u.rescued,
+                    alternative.map(|a| a.state.as_str()),
+                    alternative.map(|a| time::format(a.finalized_at)),
                 ],
-                |r| r.get(0),
+                job_from_row,
             )
             .optional()?;
-        written.push(state.map(|s| s.parse()).transpose()?);
+        written.push(row.map_or(Written::Nothing, |row| Written::Row(Box::new(row))));
     }
     Ok(written)
 }
+
+/// True when an update's alternative (`?9`) applies: the row records a cancel request.
+const TAKE_ALTERNATIVE: &str = "?9 IS NOT NULL AND metadata ->> 'cancel_attempted_at' IS NOT NULL";
 
 /// Marks plain completions in one statement; returns the (id, attempt)
 /// pairs written. `id IN ids` finds the rows by primary key (the unary `+`
@@ -646,6 +629,8 @@ pub(crate) fn latest_of_kind(conn: &Connection, kind: &str) -> Result<JobRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::outcome::{self, Outcome, OutcomeRules};
+    use crate::model::{failed, DefaultRetryPolicy, WorkOutcome};
 
     /// A database with one job running its second attempt.
     fn running_job(metadata: &str) -> (Connection, i64) {
@@ -661,32 +646,39 @@ mod tests {
         (conn, id)
     }
 
-    fn update(id: i64, attempt: i64, state: JobState, now: DateTime<Utc>) -> JobUpdate {
-        let retry = state == JobState::Retryable;
-        JobUpdate {
-            id,
+    /// The update `model::outcome` decides for attempt `attempt` of job `id`
+    /// completing (`failure: None`) or failing with a message.
+    fn update(conn: &Connection, id: i64, attempt: i64, failure: Option<&str>) -> JobUpdate {
+        let row = JobRow {
             attempt,
-            state,
-            scheduled_at: retry.then_some(now),
-            finalized_at: (!retry).then_some(now),
-            error: retry.then(|| AttemptError::new(now, attempt, "failed")),
-            snoozed: false,
-        }
+            ..get(conn, id).unwrap()
+        };
+        let outcome = match failure {
+            None => WorkOutcome {
+                result: Ok(()),
+                next_retry: None,
+                timed_out: false,
+            },
+            Some(message) => failed(message.into()),
+        };
+        let rules = OutcomeRules {
+            retry_policy: &DefaultRetryPolicy,
+            available_within: std::time::Duration::from_secs(5),
+        };
+        outcome::decide(&row, Outcome::Worked(&outcome), false, &rules, Utc::now())
     }
 
     #[test]
     fn outcomes_only_touch_the_running_attempt_they_belong_to() {
         let (conn, id) = running_job("{}");
         let now = Utc::now();
-        let stale_and_current = [
-            update(id, 1, JobState::Completed, now),
-            update(id, 2, JobState::Completed, now),
-        ];
+        let stale_and_current = [update(&conn, id, 1, None), update(&conn, id, 2, None)];
         let written = complete(&conn, &stale_and_current, now).unwrap();
-        assert_eq!(written, vec![None, Some(JobState::Completed)]);
+        assert_eq!(written, vec![Written::Nothing, Written::Completed]);
         // No longer running: a late retry of the same attempt changes nothing.
-        let written = complete(&conn, &[update(id, 2, JobState::Retryable, now)], now).unwrap();
-        assert_eq!(written, vec![None]);
+        let retry = update(&conn, id, 2, Some("failed"));
+        let written = complete(&conn, &[retry], now).unwrap();
+        assert_eq!(written, vec![Written::Nothing]);
         assert_eq!(get(&conn, id).unwrap().state, JobState::Completed);
     }
 
@@ -694,8 +686,14 @@ mod tests {
     fn a_retry_of_a_job_someone_cancelled_is_written_cancelled() {
         let (conn, id) = running_job(r#"{"cancel_attempted_at":"2026-01-01T00:00:00Z"}"#);
         let now = Utc::now();
-        let written = complete(&conn, &[update(id, 2, JobState::Retryable, now)], now).unwrap();
-        assert_eq!(written, vec![Some(JobState::Cancelled)]);
+        let retry = update(&conn, id, 2, Some("failed"));
+        assert_eq!(
+            retry.state,
+            JobState::Available,
+            "decided without the request"
+        );
+        let written = complete(&conn, &[retry], now).unwrap();
+        assert_eq!(written[0].state(), Some(JobState::Cancelled));
         let job = get(&conn, id).unwrap();
         assert_eq!(job.state, JobState::Cancelled);
         assert!(job.finalized_at.is_some());

@@ -3,19 +3,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::time;
 use crate::error::Result;
-
-/// The leader as recorded in `river_leader`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeaderRow {
-    /// The leader's client id.
-    pub leader_id: String,
-    /// When it was elected.
-    pub elected_at: DateTime<Utc>,
-    /// Until when its record is valid unless refreshed.
-    pub expires_at: DateTime<Utc>,
-}
+use crate::model::{time, LeaderRow};
 
 /// Records `leader_id` as leader from `now` until `expires_at`.
 pub(crate) fn record(

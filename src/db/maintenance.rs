@@ -4,9 +4,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use super::jobs::{job_from_row, JOB_COLUMNS};
-use super::time;
 use crate::error::Result;
-use crate::job::{AttemptError, JobRow, JobState};
+use crate::model::{time, JobRow, JobState};
 
 /// Moves up to `limit` due scheduled and retryable jobs to available. A job
 /// whose unique key now collides with a live job is discarded, as River does.
@@ -69,36 +68,6 @@ pub(crate) fn rescue_candidates(
         )?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
-}
-
-/// Writes one rescue, guarded by state and attempt so that a job that
-/// finished meanwhile keeps its outcome. Returns whether it was written.
-pub(crate) fn rescue(
-    conn: &Connection,
-    job: &JobRow,
-    state: JobState,
-    scheduled_at: DateTime<Utc>,
-    error: &AttemptError,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let finalized_at = state.is_finalized().then(|| time::format(now));
-    let changed = conn
-        .prepare_cached(
-            "UPDATE river_job SET state = ?3, scheduled_at = ?4, finalized_at = ?5, \
-               errors = jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)), \
-               metadata = jsonb_set(metadata, '$.\"river:rescue_count\"', \
-                                    coalesce(metadata ->> '$.\"river:rescue_count\"', 0) + 1) \
-             WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
-        )?
-        .execute(params![
-            job.id,
-            job.attempt,
-            state.as_str(),
-            time::format(scheduled_at),
-            finalized_at,
-            serde_json::to_string(error)?,
-        ])?;
-    Ok(changed > 0)
 }
 
 /// Deletes up to `limit` jobs in `state` finalized before `before`; returns how many.

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Error, Result};
+use crate::model::Migration;
 
 /// The whole schema after `main` version 7.
 pub(crate) const SCHEMA: &str = include_str!("../../schema.sql");
@@ -41,13 +42,19 @@ pub(crate) fn check(conn: &Connection) -> Result<()> {
 }
 
 /// The versions applied, per migration line.
-pub(crate) fn status(conn: &Connection) -> Result<Vec<(String, i64, String)>> {
+pub(crate) fn status(conn: &Connection) -> Result<Vec<Migration>> {
     if !has_migration_table(conn)? {
         return Ok(Vec::new());
     }
     let mut stmt = conn
         .prepare("SELECT line, version, created_at FROM river_migration ORDER BY line, version")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Migration {
+            line: r.get(0)?,
+            version: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -7,7 +7,6 @@ pub(crate) mod leader;
 pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod queues;
-pub(crate) mod time;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

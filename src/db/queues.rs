@@ -3,23 +3,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::time;
 use crate::error::{Error, Result};
-
-/// A queue as stored in `river_queue`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueRow {
-    /// The queue's name.
-    pub name: String,
-    /// When the row was created.
-    pub created_at: DateTime<Utc>,
-    /// Free-form JSON object.
-    pub metadata: serde_json::Value,
-    /// When the queue was paused; `None` while it runs.
-    pub paused_at: Option<DateTime<Utc>>,
-    /// When the row last changed.
-    pub updated_at: DateTime<Utc>,
-}
+use crate::model::{time, QueueRow};
 
 fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     time::parse(s).ok_or_else(|| {

@@ -170,7 +170,7 @@ pub fn all_in_state(client: &Client, state: JobState) -> bool {
         .job_counts()
         .unwrap()
         .iter()
-        .all(|(_, s, _)| *s == state)
+        .all(|c| c.state == state)
 }
 
 /// True when some job is in `state`.
@@ -179,7 +179,7 @@ pub fn any_in_state(client: &Client, state: JobState) -> bool {
         .job_counts()
         .unwrap()
         .iter()
-        .any(|(_, s, _)| *s == state)
+        .any(|c| c.state == state)
 }
 
 /// Inserts `n` Noop jobs in one batch.

@@ -50,7 +50,7 @@ fn status(target: &Target, out: &mut dyn Write) -> CliResult {
 /// One line per migration line: `main: 1, 2, 3, 4, 5, 6, 7`.
 fn write_versions(client: &Client, out: &mut dyn Write) -> CliResult {
     let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (line, version, _applied_at) in client.migrations()? {
+    for riverlite::Migration { line, version, .. } in client.migrations()? {
         lines.entry(line).or_default().push(version.to_string());
     }
     for (line, versions) in lines {

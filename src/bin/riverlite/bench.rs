@@ -281,8 +281,8 @@ fn check_queue_is_idle(client: &Client) -> CliResult {
     let unfinished: i64 = client
         .job_counts()?
         .into_iter()
-        .filter(|(queue, state, _)| queue == QUEUE && !state.is_finalized())
-        .map(|(_, _, n)| n)
+        .filter(|c| c.queue == QUEUE && !c.state.is_finalized())
+        .map(|c| c.count)
         .sum();
     if unfinished > 0 {
         return Err(Failure::msg(format!(
@@ -381,7 +381,7 @@ fn wait_for_outcomes(client: &Client) -> CliResult {
         let pending = client
             .job_counts()?
             .into_iter()
-            .any(|(queue, state, n)| queue == QUEUE && !state.is_finalized() && n > 0);
+            .any(|c| c.queue == QUEUE && !c.state.is_finalized() && c.count > 0);
         if !pending {
             return Ok(());
         }

@@ -84,7 +84,12 @@ fn summaries(client: &Client) -> CliResult<BTreeMap<String, QueueSummary>> {
     for queue in client.queue_list()? {
         queues.entry(queue.name).or_default().paused_at = queue.paused_at;
     }
-    for (queue, state, count) in client.job_counts()? {
+    for riverlite::JobCount {
+        queue,
+        state,
+        count,
+    } in client.job_counts()?
+    {
         *queues
             .entry(queue)
             .or_default()

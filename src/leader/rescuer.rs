@@ -1,32 +1,61 @@
 //! The rescuer: recovers running jobs whose client died (liveness lock released) or that ran past their rescue horizon.
+//!
+//! What a rescued job becomes is `model::outcome`'s decision (retryable,
+//! discarded at its last attempt, cancelled if a cancel was asked for), and
+//! it is written through the same guarded statement as every outcome.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::Timer;
-use crate::db::{maintenance, time, Db};
+use crate::db::jobs;
+use crate::db::{maintenance, Db};
+use crate::engine::WorkerRegistry;
 use crate::error::Result;
-use crate::job::{AttemptError, JobRow, JobState};
-use crate::retry::{next_retry_or_default, RetryPolicy};
-use crate::worker::AnyWorker;
+use crate::leader::maintenance::Timer;
+use crate::model::outcome::{self, Outcome, OutcomeRules};
+use crate::model::{time, JobRow, MaintenanceConfig, RetryPolicy};
+
+/// Whether a client id holds its liveness lock (or is this client).
+pub(crate) type IsAlive = Box<dyn Fn(&str) -> bool + Send>;
 
 /// Makes stuck and orphaned running jobs retryable (or discarded once their
 /// attempts are used up, or cancelled if a cancel was asked for).
 pub(crate) struct Rescuer {
-    pub db: Arc<Db>,
-    pub timer: Timer,
-    pub rescue_after: Duration,
-    pub default_timeout: Option<Duration>,
-    pub workers: Arc<HashMap<&'static str, Arc<dyn AnyWorker>>>,
-    pub retry_policy: Arc<dyn RetryPolicy>,
-    /// Whether a client id holds its liveness lock (or is this client).
-    pub is_alive: Box<dyn Fn(&str) -> bool + Send>,
+    db: Arc<Db>,
+    pub(super) timer: Timer,
+    rescue_after: Duration,
+    available_within: Duration,
+    default_timeout: Option<Duration>,
+    workers: Arc<WorkerRegistry>,
+    retry_policy: Arc<dyn RetryPolicy>,
+    is_alive: IsAlive,
 }
 
 impl Rescuer {
+    /// A rescuer on `db` with `config`'s interval and horizon. A job's
+    /// timeout comes from its worker in `workers`, else `default_timeout`.
+    pub(crate) fn new(
+        db: Arc<Db>,
+        config: &MaintenanceConfig,
+        default_timeout: Option<Duration>,
+        workers: Arc<WorkerRegistry>,
+        retry_policy: Arc<dyn RetryPolicy>,
+        is_alive: IsAlive,
+    ) -> Self {
+        Rescuer {
+            db,
+            timer: Timer::new(config.rescuer_interval),
+            rescue_after: config.rescue_stuck_jobs_after,
+            available_within: config.scheduler_interval,
+            default_timeout,
+            workers,
+            retry_policy,
+            is_alive,
+        }
+    }
+
     /// One pass; returns how many jobs were rescued.
     pub(crate) fn run(&self, now: DateTime<Utc>, dead_clients: &[String]) -> Result<usize> {
         let stuck_before = time::before(now, self.rescue_after);
@@ -43,12 +72,18 @@ impl Rescuer {
             let Some(reason) = self.rescue_reason(&job, orphaned, now) else {
                 continue;
             };
-            let (state, scheduled_at) = self.rescued_state(&job, orphaned, now);
-            if rescue_one(&self.db, &job, state, scheduled_at, reason, now)? {
+            if rescue(&self.db, &job, &reason, orphaned, self.rules(), now)? {
                 rescued += 1;
             }
         }
         Ok(rescued)
+    }
+
+    fn rules(&self) -> OutcomeRules<'_> {
+        OutcomeRules {
+            retry_policy: &*self.retry_policy,
+            available_within: self.available_within,
+        }
     }
 
     /// Why `job` should be rescued now, or `None` to leave it running.
@@ -76,80 +111,53 @@ impl Rescuer {
         (attempted_at < time::before(now, horizon))
             .then(|| format!("stuck: running for longer than {horizon:?}; rescued"))
     }
-
-    fn rescued_state(
-        &self,
-        job: &JobRow,
-        orphaned: bool,
-        now: DateTime<Utc>,
-    ) -> (JobState, DateTime<Utc>) {
-        match final_state(job) {
-            Some(state) => (state, job.scheduled_at),
-            // The job did not fail, its process died: run it again at once.
-            None if orphaned => (JobState::Retryable, now),
-            None => (
-                JobState::Retryable,
-                next_retry_or_default(&*self.retry_policy, job, now),
-            ),
-        }
-    }
 }
 
-/// Where a rescued job ends for good: cancelled if someone asked, discarded
-/// once its attempts are used up; `None` when it should run again.
-fn final_state(job: &JobRow) -> Option<JobState> {
-    if job.metadata.get("cancel_attempted_at").is_some() {
-        Some(JobState::Cancelled)
-    } else if job.attempt >= job.max_attempts {
-        Some(JobState::Discarded)
-    } else {
-        None
-    }
-}
-
-/// Writes one rescue (guarded by state and attempt); returns whether it took.
-fn rescue_one(
+/// Rescues one job as `model::outcome` decides; returns whether the write
+/// took (it is guarded by state and attempt, so a job that finished
+/// meanwhile keeps its outcome).
+fn rescue(
     db: &Db,
     job: &JobRow,
-    state: JobState,
-    scheduled_at: DateTime<Utc>,
-    reason: String,
+    reason: &str,
+    orphaned: bool,
+    rules: OutcomeRules<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let error = AttemptError::new(now, job.attempt, reason);
-    let written = db.write(|tx| maintenance::rescue(tx, job, state, scheduled_at, &error, now))?;
-    if written {
+    let outcome = Outcome::Rescued { reason, orphaned };
+    let update = outcome::decide(job, outcome, job.cancel_requested(), &rules, now);
+    let written = db.write(|tx| jobs::complete(tx, std::slice::from_ref(&update), now))?;
+    let state = written.first().and_then(|w| w.state());
+    if let Some(state) = state {
         log::warn!(
-            "riverlite: rescued job {} ({}) as {state}: {}",
+            "riverlite: rescued job {} ({}) as {state}: {reason}",
             job.id,
-            job.kind,
-            error.error
+            job.kind
         );
     }
-    Ok(written)
+    Ok(state.is_some())
 }
 
 /// Rescues the jobs an earlier run of `client_id` left running. A client
 /// that is only now starting runs nothing, so they are orphans whatever
 /// their liveness file says (a restart with the same id would otherwise
 /// make them look owned by a live client).
-pub(crate) fn rescue_leftovers_of(db: &Db, client_id: &str, now: DateTime<Utc>) -> Result<usize> {
+pub(crate) fn rescue_leftovers_of(
+    db: &Db,
+    client_id: &str,
+    rules: OutcomeRules<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let owners = [client_id.to_string()];
     let leftovers = db
         .conn()
         .and_then(|conn| maintenance::rescue_candidates(&conn, DateTime::UNIX_EPOCH, &owners))?;
+    let reason = format!(
+        "orphaned: an earlier run of client {client_id} stopped while working the job; rescued"
+    );
     let mut rescued = 0;
     for job in leftovers {
-        let state = final_state(&job).unwrap_or(JobState::Retryable);
-        let scheduled_at = if state == JobState::Retryable {
-            now
-        } else {
-            job.scheduled_at
-        };
-        let reason = format!(
-            "orphaned: an earlier run of client {client_id} stopped while working the job; rescued"
-        );
-        if rescue_one(db, &job, state, scheduled_at, reason, now)? {
+        if rescue(db, &job, &reason, true, rules, now)? {
             rescued += 1;
         }
     }

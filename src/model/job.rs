@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::model::insert_opts::{DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_QUEUE};
 
 /// The state of a job, as stored in `river_job.state`.
 ///
@@ -160,6 +161,41 @@ pub struct JobRow {
     pub unique_key: Option<Vec<u8>>,
     /// The unique-states bit mask, for unique jobs.
     pub unique_states: Option<u8>,
+}
+
+/// The `metadata` key that records a `job_cancel` of a running job (River's).
+pub(crate) const CANCEL_ATTEMPTED_AT: &str = "cancel_attempted_at";
+
+impl JobRow {
+    /// A running first attempt of a job of `kind`, as a worker would see it
+    /// (for tests, which run workers without a database).
+    pub(crate) fn first_attempt(kind: &str, args: String, now: DateTime<Utc>) -> JobRow {
+        JobRow {
+            id: 0,
+            args,
+            attempt: 1,
+            attempted_at: Some(now),
+            attempted_by: vec!["riverlite-testing".into()],
+            created_at: now,
+            errors: Vec::new(),
+            finalized_at: None,
+            kind: kind.to_string(),
+            max_attempts: i64::from(DEFAULT_MAX_ATTEMPTS),
+            metadata: serde_json::json!({}),
+            priority: i64::from(DEFAULT_PRIORITY),
+            queue: DEFAULT_QUEUE.to_string(),
+            state: JobState::Running,
+            scheduled_at: now,
+            tags: Vec::new(),
+            unique_key: None,
+            unique_states: None,
+        }
+    }
+
+    /// Whether someone asked to cancel this job while it ran (`job_cancel`).
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.metadata.get(CANCEL_ATTEMPTED_AT).is_some()
+    }
 }
 
 /// Cancellation and deadline of one running job, shared by the worker thread

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::insert::InsertOpts;
+use crate::model::insert_opts::InsertOpts;
 
 /// The args of one kind of job.
 ///

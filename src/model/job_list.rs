@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::job::{JobRow, JobState};
+use crate::model::job::{JobRow, JobState};
 
 /// Default page size of `job_list`.
 pub const DEFAULT_PAGE_SIZE: usize = 100;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::job::JobRow;
+use crate::model::job::JobRow;
 
 /// Decides when a failed job runs again.
 pub trait RetryPolicy: Send + Sync + 'static {
@@ -88,7 +88,7 @@ mod tests {
         for attempt in 0..2_000 {
             let job = JobRow {
                 attempt,
-                ..crate::testing::row_for("k", "{}".into(), now)
+                ..JobRow::first_attempt("k", "{}".into(), now)
             };
             let delay = (DefaultRetryPolicy.next_retry(&job, now) - now).num_milliseconds();
             assert!((900..=1100).contains(&delay), "{delay} ms");

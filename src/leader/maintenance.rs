@@ -1,22 +1,17 @@
-//! Leader-only services: the scheduler, the rescuer, the cleaner and the periodic enqueuer.
+//! The leader's services together: when each is due, and one tick that runs what is.
 //!
 //! The elector drives them from its thread while this client leads; each
 //! runs on its own interval and logs (never propagates) its errors, since a
 //! failed pass is simply retried on the next one.
 
-mod cleaner;
-mod periodic_enqueuer;
-mod rescuer;
-mod scheduler;
-
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-pub(crate) use cleaner::Cleaner;
-pub(crate) use periodic_enqueuer::PeriodicEnqueuer;
-pub(crate) use rescuer::{rescue_leftovers_of, Rescuer};
-pub(crate) use scheduler::Scheduler;
+use crate::leader::cleaner::Cleaner;
+use crate::leader::periodic_enqueuer::PeriodicEnqueuer;
+use crate::leader::rescuer::Rescuer;
+use crate::leader::scheduler::Scheduler;
 
 /// When a service next runs.
 #[derive(Debug)]
@@ -34,7 +29,7 @@ impl Timer {
     }
 
     /// True (and re-armed) when the interval has passed.
-    fn fire(&mut self) -> bool {
+    pub(crate) fn fire(&mut self) -> bool {
         let now = Instant::now();
         if now < self.next {
             return false;
@@ -46,24 +41,39 @@ impl Timer {
         true
     }
 
-    fn run_now(&mut self) {
+    pub(crate) fn run_now(&mut self) {
         self.next = Instant::now();
     }
 
-    fn until_next(&self) -> Duration {
+    pub(crate) fn until_next(&self) -> Duration {
         self.next.saturating_duration_since(Instant::now())
     }
 }
 
 /// The leader's services.
 pub(crate) struct Maintenance {
-    pub scheduler: Scheduler,
-    pub rescuer: Rescuer,
-    pub cleaner: Cleaner,
-    pub periodic: PeriodicEnqueuer,
+    scheduler: Scheduler,
+    rescuer: Rescuer,
+    cleaner: Cleaner,
+    periodic: PeriodicEnqueuer,
 }
 
 impl Maintenance {
+    /// The services a leader runs.
+    pub(crate) fn new(
+        scheduler: Scheduler,
+        rescuer: Rescuer,
+        cleaner: Cleaner,
+        periodic: PeriodicEnqueuer,
+    ) -> Self {
+        Maintenance {
+            scheduler,
+            rescuer,
+            cleaner,
+            periodic,
+        }
+    }
+
     /// A fresh leader runs every service at once and catches up periodic jobs.
     pub(crate) fn on_elected(&mut self, now: DateTime<Utc>) {
         self.scheduler.timer.run_now();

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::Timer;
-use crate::db::{maintenance, time, Db};
+use crate::db::{maintenance, Db};
 use crate::error::Result;
-use crate::job::JobState;
+use crate::leader::maintenance::Timer;
+use crate::model::{time, JobState, MaintenanceConfig, TestSignals};
 
 /// Rows deleted per transaction, so no pass holds the write lock for long.
 const BATCH: usize = 1000;
@@ -18,13 +18,28 @@ const RECLAIM_AFTER: usize = 10_000;
 
 /// Deletes completed, cancelled and discarded jobs older than their retention.
 pub(crate) struct Cleaner {
-    pub db: Arc<Db>,
-    pub timer: Timer,
+    db: Arc<Db>,
+    pub(super) timer: Timer,
     /// (state, retention); `None` keeps that state's jobs forever.
-    pub retention: [(JobState, Option<Duration>); 3],
+    retention: [(JobState, Option<Duration>); 3],
+    signals: Arc<TestSignals>,
 }
 
 impl Cleaner {
+    /// A cleaner on `db` with `config`'s interval and retentions.
+    pub(crate) fn new(db: Arc<Db>, config: &MaintenanceConfig, signals: Arc<TestSignals>) -> Self {
+        Cleaner {
+            db,
+            timer: Timer::new(config.cleaner_interval),
+            retention: [
+                (JobState::Completed, config.completed_retention),
+                (JobState::Cancelled, config.cancelled_retention),
+                (JobState::Discarded, config.discarded_retention),
+            ],
+            signals,
+        }
+    }
+
     /// One pass; returns how many jobs were deleted.
     pub(crate) fn run(&self, now: DateTime<Utc>) -> Result<usize> {
         let mut total = 0;
@@ -44,6 +59,7 @@ impl Cleaner {
         if total >= RECLAIM_AFTER {
             self.db.exclusive(maintenance::reclaim_space)?;
         }
+        self.signals.cleaner_pass.signal();
         Ok(total)
     }
 }

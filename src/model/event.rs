@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::job::JobRow;
+use crate::model::job::JobRow;
 
 /// Room in each subscription channel; when full, events are dropped and counted.
 pub const SUBSCRIPTION_CAPACITY: usize = 4096;

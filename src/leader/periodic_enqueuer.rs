@@ -8,23 +8,21 @@ use chrono::{DateTime, Utc};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::db::{jobs, maintenance, time, Db};
+use crate::db::{jobs, maintenance, Db};
+use crate::engine::Wakers;
 use crate::error::Result;
-use crate::insert::{self, InsertOpts};
-use crate::periodic::{PeriodicJob, PeriodicJobHandle, PeriodicRegistry};
-use crate::producer::Wakers;
-
-/// How soon a periodic insert that failed for a passing reason (a busy
-/// database, an exhausted pool) is tried again.
-const RETRY_FAILED_INSERT: Duration = Duration::from_secs(1);
+use crate::leader::periodic_registry::PeriodicRegistry;
+use crate::model::timing::RETRY_FAILED_INSERT;
+use crate::model::{new_job, time, unique};
+use crate::model::{InsertManyParams, InsertOpts, PeriodicJob, PeriodicJobHandle};
 
 /// Inserts periodic jobs while this client leads.
 pub(crate) struct PeriodicEnqueuer {
-    pub db: Arc<Db>,
-    pub registry: Arc<Mutex<PeriodicRegistry>>,
-    pub insert_defaults: InsertOpts,
+    db: Arc<Db>,
+    registry: Arc<Mutex<PeriodicRegistry>>,
+    insert_defaults: InsertOpts,
     /// Wakes this client's producers after an insert.
-    pub wakers: Wakers,
+    wakers: Wakers,
     seen_version: Option<u64>,
     jobs: HashMap<PeriodicJobHandle, Entry>,
 }
@@ -39,6 +37,8 @@ struct Entry {
 }
 
 impl PeriodicEnqueuer {
+    /// An enqueuer of the jobs in `registry`, inserted into `db` with the
+    /// client's `insert_defaults`; it wakes `wakers` after inserting.
     pub(crate) fn new(
         db: Arc<Db>,
         registry: Arc<Mutex<PeriodicRegistry>>,
@@ -210,7 +210,7 @@ fn insert_run(
     db: &Db,
     defaults: &InsertOpts,
     job: &PeriodicJob,
-    params: insert::InsertManyParams,
+    params: InsertManyParams,
     target: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
@@ -227,7 +227,7 @@ fn insert_run(
         }
     }
     opts.metadata = Some(metadata);
-    let mut row = insert::prepare(
+    let mut row = new_job::prepare(
         params.kind,
         params.args,
         Some(opts),
@@ -237,7 +237,7 @@ fn insert_run(
     )?;
     if let Some(id) = &job.id {
         (row.unique_key, row.unique_states) = {
-            let (key, states) = insert::periodic_unique_key(id, target);
+            let (key, states) = unique::periodic_unique_key(id, target);
             (Some(key), Some(states))
         };
     }

@@ -1,0 +1,244 @@
+//! The completer: writes job outcomes in batches, then tells producers and subscribers.
+//!
+//! It only writes: what each outcome means is `model::outcome`'s decision.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::db::jobs::{self, Written};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::model::outcome::{self, Outcome, OutcomeRules};
+use crate::model::timing::{COMPLETER_GIVE_UP_AFTER, COMPLETER_MAX_BACKOFF};
+use crate::model::{
+    time, Event, EventBus, EventKind, JobRow, JobState, JobStats, JobUpdate, RetryPolicy,
+    WorkOutcome,
+};
+
+/// Most outcomes written in one transaction.
+const MAX_BATCH: usize = 4096;
+
+/// One finished attempt, sent by a worker thread.
+pub(crate) struct Completion {
+    /// Index of the producer (queue) that owns the job.
+    pub producer_index: usize,
+    pub row: JobRow,
+    pub outcome: WorkOutcome,
+    /// Someone called `job_cancel` on the job while it ran.
+    pub cancel_requested: bool,
+    /// The claim's token, handed back with the id when the outcome is written.
+    pub claim: u64,
+    pub started: Instant,
+    pub finished: Instant,
+}
+
+/// Writes job outcomes in batches, then frees the producers' capacity and
+/// sends events.
+pub(crate) struct Completer {
+    db: Arc<Db>,
+    events: Arc<EventBus>,
+    retry_policy: Arc<dyn RetryPolicy>,
+    available_within: Duration,
+    /// One sender per producer, to hand back the (id, claim token) of
+    /// finished jobs.
+    done: Vec<Sender<Vec<(i64, u64)>>>,
+    /// Set when outcomes could not be written (those jobs stay `running`
+    /// for the rescuer), so a stop keeps this client's liveness file.
+    outcomes_lost: Arc<AtomicBool>,
+}
+
+impl Completer {
+    /// A completer writing to `db` and reporting to `events`. Retries and
+    /// snoozes due within `available_within` (the scheduler's interval) go
+    /// straight to `available`; `done` has one sender per producer, in order.
+    pub(crate) fn new(
+        db: Arc<Db>,
+        events: Arc<EventBus>,
+        retry_policy: Arc<dyn RetryPolicy>,
+        available_within: Duration,
+        done: Vec<Sender<Vec<(i64, u64)>>>,
+    ) -> Completer {
+        Completer {
+            db,
+            events,
+            retry_policy,
+            available_within,
+            done,
+            outcomes_lost: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Turns true if outcomes could not be written.
+    pub(crate) fn outcomes_lost(&self) -> Arc<AtomicBool> {
+        self.outcomes_lost.clone()
+    }
+
+    /// Runs until every sender of `rx` is gone, then returns.
+    pub(crate) fn run(self, rx: Receiver<Completion>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+            self.complete_batch(batch);
+        }
+    }
+
+    fn complete_batch(&self, batch: Vec<Completion>) {
+        let now = time::to_stored_precision(Utc::now());
+        let rules = OutcomeRules {
+            retry_policy: &*self.retry_policy,
+            available_within: self.available_within,
+        };
+        let updates: Vec<JobUpdate> = batch
+            .iter()
+            .map(|c| {
+                let outcome = Outcome::Worked(&c.outcome);
+                outcome::decide(&c.row, outcome, c.cancel_requested, &rules, now)
+            })
+            .collect();
+        updates.iter().for_each(log_failure);
+        let written = self.write(&updates, now);
+        let committed = Instant::now();
+
+        let mut done: Vec<Vec<(i64, u64)>> = vec![Vec::new(); self.done.len()];
+        for c in &batch {
+            if let Some(ids) = done.get_mut(c.producer_index) {
+                ids.push((c.row.id, c.claim));
+            }
+        }
+        for (sender, ids) in self.done.iter().zip(done) {
+            if !ids.is_empty() {
+                let _ = sender.send(ids);
+            }
+        }
+        // Events only for what was written, with the row as written.
+        let wanted = self.events.wanted();
+        if wanted.is_empty() {
+            return;
+        }
+        for ((c, update), written) in batch.into_iter().zip(updates).zip(written) {
+            let Some(state) = written.state() else {
+                continue;
+            };
+            let kind = update.event_for(state);
+            if !wanted.contains(&kind) {
+                continue;
+            }
+            let job = match written {
+                Written::Row(row) => *row,
+                // A plain completion changes only these two columns.
+                _ => JobRow {
+                    state,
+                    finalized_at: update.finalized_at,
+                    ..c.row.clone()
+                },
+            };
+            self.events.emit(event(&c, job, kind, committed));
+        }
+    }
+
+    /// Writes a batch: what was written for each update (nothing where the
+    /// guard let it pass or the write was given up).
+    fn write(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Written> {
+        let deadline = Instant::now() + COMPLETER_GIVE_UP_AFTER;
+        match self.write_retrying(updates, now, deadline) {
+            Ok(states) => states,
+            // Some row cannot be written: write them one by one, so that
+            // one bad row does not hold back the others.
+            Err(e) if updates.len() > 1 && e.is_caused_by_data() => updates
+                .iter()
+                .flat_map(|u| self.write_or_give_up(std::slice::from_ref(u), now, deadline))
+                .collect(),
+            Err(e) => self.give_up(updates, &e),
+        }
+    }
+
+    fn write_or_give_up(
+        &self,
+        updates: &[JobUpdate],
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Vec<Written> {
+        self.write_retrying(updates, now, deadline)
+            .unwrap_or_else(|e| self.give_up(updates, &e))
+    }
+
+    /// Past COMPLETER_GIVE_UP_AFTER those jobs stay `running`; the client's stop then
+    /// leaves its liveness file for the rescuer, which recovers them.
+    fn give_up(&self, updates: &[JobUpdate], e: &Error) -> Vec<Written> {
+        self.outcomes_lost.store(true, Ordering::SeqCst);
+        log::error!(
+            "riverlite: giving up writing {} job outcome(s) ({e}); the rescuer will retry those jobs",
+            updates.len()
+        );
+        vec![Written::Nothing; updates.len()]
+    }
+
+    /// Retries what may pass (a lock held by another process, an exhausted
+    /// pool, an I/O error) until `deadline`; errors caused by the data
+    /// return at once.
+    fn write_retrying(
+        &self,
+        updates: &[JobUpdate],
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Vec<Written>> {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match self.db.write(|tx| jobs::complete(tx, updates, now)) {
+                Err(e) if !e.is_caused_by_data() && Instant::now() < deadline => {
+                    log::warn!(
+                        "riverlite: writing {} job outcomes failed, retrying: {e}",
+                        updates.len()
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(COMPLETER_MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Logs a failure: a warning for a retry, an error for a discard.
+fn log_failure(update: &JobUpdate) {
+    let Some(error) = &update.error else { return };
+    match (update.state, update.scheduled_at) {
+        (JobState::Discarded, _) => log::error!(
+            "riverlite: job {} discarded after {} attempts: {}",
+            update.id,
+            update.attempt,
+            error.error
+        ),
+        (_, Some(at)) => log::warn!(
+            "riverlite: job {} attempt {} failed, retrying at {at}: {}",
+            update.id,
+            update.attempt,
+            error.error
+        ),
+        _ => {}
+    }
+}
+
+/// The event for one written outcome; `job` is the row as written.
+fn event(c: &Completion, job: JobRow, kind: EventKind, committed: Instant) -> Event {
+    // Waiting time of the attempt that just ran, from the row as claimed.
+    let queue_wait = c
+        .row
+        .attempted_at
+        .and_then(|at| (at - c.row.scheduled_at).to_std().ok())
+        .unwrap_or_default();
+    Event {
+        kind,
+        stats: Some(JobStats {
+            queue_wait,
+            run_duration: c.finished.duration_since(c.started),
+            complete_duration: committed.duration_since(c.finished),
+        }),
+        queue: Some(job.queue.clone()),
+        job: Some(job),
+    }
+}

@@ -1,0 +1,56 @@
+//! The internal timing constants, in one table: what each one bounds, and why it has its value.
+//!
+//! None of these is configurable; the configurable timings are the
+//! builder's (`poll_interval`, `job_timeout`, `busy_timeout`, ...) and
+//! [`MaintenanceConfig`](crate::MaintenanceConfig)'s.
+//!
+//! | constant | value | used by | what it bounds |
+//! |---|---|---|---|
+//! | [`WATCH_INTERVAL`] | 50 ms | engine: wake-ups | how soon another process's commit wakes the producers |
+//! | [`CANCEL_CHECK_INTERVAL`] | 400 ms | engine: producer | how soon a `job_cancel` from elsewhere reaches a running job |
+//! | [`FETCH_COOLDOWN`] | 20 ms | engine: producer | how long a small claim waits for capacity to gather |
+//! | [`GROW_AFTER`] | 2 ms | engine: worker pool | how long jobs wait with no idle thread before the pool grows |
+//! | [`COMPLETER_MAX_BACKOFF`] | 1 s | engine: completer | the longest pause between retries of an outcome the database refuses |
+//! | [`COMPLETER_GIVE_UP_AFTER`] | 60 s | engine: completer | how long a refused outcome is retried before the job is left to the rescuer |
+//! | [`LEADER_TTL`] | 15 s | leader | how long the `river_leader` lease lasts without a refresh |
+//! | [`LEADER_REFRESH`] | 5 s | leader | how often the leader extends its lease |
+//! | [`RETRY_FAILED_INSERT`] | 1 s | leader: periodic enqueuer | how soon a periodic insert that failed for a passing reason is tried again |
+
+use std::time::Duration;
+
+/// How often a started client checks `PRAGMA data_version` for other
+/// connections' commits: a cheap read that bounds cross-process wake-up latency.
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How often a producer asks the database whether someone cancelled one of
+/// its running jobs, so a remote cancel is seen within half a second.
+pub(crate) const CANCEL_CHECK_INTERVAL: Duration = Duration::from_millis(400);
+
+/// Longest a producer holds back a small claim while capacity gathers:
+/// each claim is a write transaction, so many tiny ones cost throughput.
+pub(crate) const FETCH_COOLDOWN: Duration = Duration::from_millis(20);
+
+/// Jobs waiting this long for a thread, with none idle, make the worker
+/// pool grow (doubling each time). Short jobs then run on a few busy threads
+/// with no hand-off per job, and slow ones reach max_workers within tens of
+/// milliseconds.
+pub(crate) const GROW_AFTER: Duration = Duration::from_millis(2);
+
+/// The longest pause between two attempts to write outcomes the database
+/// refuses for a passing reason (locked, pool exhausted, I/O).
+pub(crate) const COMPLETER_MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How long the completer keeps retrying outcomes the database refuses
+/// before it gives up and leaves those jobs to the rescuer.
+pub(crate) const COMPLETER_GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// How long the `river_leader` record stays valid without a refresh. River
+/// clients sharing the file see a live leader and defer to it.
+pub(crate) const LEADER_TTL: Duration = Duration::from_secs(15);
+
+/// How often the leader pushes its record's expiry forward.
+pub(crate) const LEADER_REFRESH: Duration = Duration::from_secs(5);
+
+/// How soon a periodic insert that failed for a passing reason (a busy
+/// database, an exhausted pool) is tried again.
+pub(crate) const RETRY_FAILED_INSERT: Duration = Duration::from_secs(1);

@@ -1,0 +1,146 @@
+//! River's unique keys: the SHA-256 key of a unique insert, its states mask, and the key of a periodic run.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::insert_opts::{UniqueOpts, MIN_UNIQUE_PERIOD};
+use crate::model::job::JobState;
+
+/// States a unique `by_state` must include, because jobs move through them.
+const REQUIRED_UNIQUE_STATES: [JobState; 4] = [
+    JobState::Available,
+    JobState::Pending,
+    JobState::Running,
+    JobState::Scheduled,
+];
+
+/// River's default unique states.
+const DEFAULT_UNIQUE_STATES: [JobState; 6] = [
+    JobState::Available,
+    JobState::Completed,
+    JobState::Pending,
+    JobState::Retryable,
+    JobState::Running,
+    JobState::Scheduled,
+];
+
+pub(crate) fn unique_states(unique: &UniqueOpts) -> Result<u8> {
+    let states = unique.by_state.as_deref().unwrap_or(&DEFAULT_UNIQUE_STATES);
+    let missing: Vec<&str> = REQUIRED_UNIQUE_STATES
+        .iter()
+        .filter(|s| !states.contains(s))
+        .map(|s| s.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid_insert(
+            "unique.by_state",
+            format!(
+                "must include available, pending, running and scheduled; missing {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(states.iter().fold(0u8, |mask, s| mask | s.unique_bit()))
+}
+
+/// River's unique key: SHA-256 of `&kind=K&args=A&period=P&queue=Q`, each
+/// part present only when its option is on.
+pub(crate) fn unique_key(
+    kind: &str,
+    args: &str,
+    queue: &str,
+    scheduled_at: DateTime<Utc>,
+    unique: &UniqueOpts,
+) -> Result<Vec<u8>> {
+    let mut key = String::new();
+    if !unique.exclude_kind {
+        key.push_str("&kind=");
+        key.push_str(kind);
+    }
+    if unique.by_args {
+        key.push_str("&args=");
+        key.push_str(&sorted_args(args)?);
+    }
+    if let Some(period) = unique.by_period {
+        if period < MIN_UNIQUE_PERIOD {
+            return Err(Error::invalid_insert(
+                "unique.by_period",
+                "must be at least 1 second",
+            ));
+        }
+        key.push_str("&period=");
+        key.push_str(&truncate(scheduled_at, period).to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    if unique.by_queue {
+        key.push_str("&queue=");
+        key.push_str(queue);
+    }
+    Ok(Sha256::digest(key.as_bytes()).to_vec())
+}
+
+/// The unique key of one periodic run: one row per (periodic job id, target
+/// time), in every state, so no leader inserts the same run twice.
+pub(crate) fn periodic_unique_key(id: &str, target: DateTime<Utc>) -> (Vec<u8>, u8) {
+    let key = format!(
+        "&periodic_job_id={id}&target={}",
+        target.to_rfc3339_opts(SecondsFormat::Millis, true)
+    );
+    (Sha256::digest(key.as_bytes()).to_vec(), u8::MAX)
+}
+
+/// The args object with its top-level keys sorted and values kept as encoded.
+fn sorted_args(args: &str) -> Result<String> {
+    let map: std::collections::BTreeMap<&str, &RawValue> = serde_json::from_str(args)?;
+    let mut out = String::with_capacity(args.len());
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(k)?);
+        out.push(':');
+        out.push_str(v.get());
+    }
+    out.push('}');
+    Ok(out)
+}
+
+fn truncate(t: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
+    let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
+    let ms = t.timestamp_millis();
+    DateTime::from_timestamp_millis(ms - ms.rem_euclid(period_ms)).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_args_sorts_top_level_keys_only() {
+        assert_eq!(
+            sorted_args(r#"{"b":1,"a":{"z":1,"y":2}}"#).unwrap(),
+            r#"{"a":{"z":1,"y":2},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn unique_key_is_sha256_of_rivers_string() {
+        let t = DateTime::parse_from_rfc3339("2026-01-01T10:17:42Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let opts = UniqueOpts {
+            by_args: true,
+            by_period: Some(Duration::from_secs(3600)),
+            by_queue: true,
+            ..Default::default()
+        };
+        let key = unique_key("k", r#"{"b":2,"a":1}"#, "q", t, &opts).unwrap();
+        let expected =
+            Sha256::digest(br#"&kind=k&args={"a":1,"b":2}&period=2026-01-01T10:00:00Z&queue=q"#);
+        assert_eq!(key, expected.to_vec());
+    }
+}
