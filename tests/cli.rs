@@ -301,8 +301,8 @@ fn leader_names_the_working_client_that_leads() {
     let (_dir, path) = migrated();
     let client = noop_client(&path, 1, |_| Ok(()));
     client.start().unwrap();
-    wait_until("the client leads", || client.is_leader());
-    wait_until("the leader is recorded", || {
+    wait_until(&client, "the client leads", || client.is_leader());
+    wait_until(&client, "the leader is recorded", || {
         client.leader().unwrap().is_some()
     });
     let out = stdout_of(&path, &["leader"]);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::{temp_db, wait_until, Noop};
+use riverlite::testing::CommitWaiter;
 use riverlite::{
     work_fn, Client, InsertManyParams, JobArgs, JobListParams, JobState, PeriodicJob, QueueConfig,
     Schedule,
@@ -54,7 +55,10 @@ fn child_process_entry() {
         .build()
         .unwrap();
     client.start().unwrap();
-    std::thread::sleep(Duration::from_secs(600));
+    // Runs until the test kills this process.
+    loop {
+        std::thread::park();
+    }
 }
 
 fn spawn_child(path: &Path, id: &str, hold: bool) -> Child {
@@ -99,17 +103,20 @@ fn recorded_leader(reader: &Client) -> Option<String> {
 }
 
 /// Waits (up to `within`) for a recorded leader other than `not`; returns it.
+/// The new leader's record is a commit, which wakes the wait.
 fn wait_for_new_leader(reader: &Client, not: Option<&str>, within: Duration) -> String {
     let start = Instant::now();
+    let mut commits = CommitWaiter::of(reader).unwrap();
     loop {
         if let Some(id) = recorded_leader(reader).filter(|id| Some(id.as_str()) != not) {
             return id;
         }
+        let left = within.saturating_sub(start.elapsed());
         assert!(
-            start.elapsed() < within,
+            !left.is_zero(),
             "no new leader within {within:?} (previous {not:?})"
         );
-        std::thread::sleep(Duration::from_millis(10));
+        commits.wait(left).unwrap();
     }
 }
 
@@ -146,13 +153,15 @@ fn the_leader_fails_over_twice_and_periodic_runs_are_inserted_once() {
     );
 
     let first = wait_for_new_leader(&reader, None, common::DEADLINE);
-    wait_until("a few periodic runs", || periodic_runs(&reader) >= 3);
+    wait_until(&reader, "a few periodic runs", || {
+        periodic_runs(&reader) >= 3
+    });
 
     children.kill(&first);
     let second = wait_for_new_leader(&reader, Some(&first), Duration::from_secs(2));
     assert_ne!(second, first);
     let before = periodic_runs(&reader);
-    wait_until("periodic runs from the second leader", || {
+    wait_until(&reader, "periodic runs from the second leader", || {
         periodic_runs(&reader) >= before + 2
     });
 
@@ -160,7 +169,7 @@ fn the_leader_fails_over_twice_and_periodic_runs_are_inserted_once() {
     let third = wait_for_new_leader(&reader, Some(&second), Duration::from_secs(2));
     assert!(![first.as_str(), second.as_str()].contains(&third.as_str()));
     let before = periodic_runs(&reader);
-    wait_until("periodic runs from the last leader", || {
+    wait_until(&reader, "periodic runs from the last leader", || {
         periodic_runs(&reader) >= before + 2
     });
     drop(children);
@@ -204,14 +213,16 @@ fn a_killed_process_running_jobs_are_rescued_through_its_liveness_lock() {
             .states([JobState::Running]);
         reader.job_list(&params).unwrap().jobs.len()
     };
-    wait_until("the victim to hold all 50 jobs", || running() == 50);
+    wait_until(&reader, "the victim to hold all 50 jobs", || {
+        running() == 50
+    });
 
     children
         .0
         .push(("survivor".into(), spawn_child(&path, "survivor", false)));
     children.kill("victim");
     // rescue_stuck_jobs_after is its default of 1 h: only the liveness lock can explain a quick rescue.
-    wait_until("every job completed by the survivor", || {
+    wait_until(&reader, "every job completed by the survivor", || {
         let params = JobListParams::new()
             .kinds(["noop"])
             .states([JobState::Completed]);

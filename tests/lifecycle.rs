@@ -3,12 +3,12 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::{
     all_in_state, any_in_state, insert_noops, noop_client, temp_db, wait_for_state, wait_until,
-    Noop,
+    Noop, DEADLINE,
 };
 use riverlite::{
     work_fn, Client, Error, EventKind, InsertOpts, Job, JobState, QueueConfig, WorkError, Worker,
@@ -16,14 +16,14 @@ use riverlite::{
 
 /// Runs until cancelled, then fails (or completes, if `finish_ok`).
 struct UntilCancelled {
-    started: Arc<AtomicBool>,
+    started: mpsc::Sender<()>,
     finish_ok: bool,
     timeout: Option<Duration>,
 }
 
 impl Worker<Noop> for UntilCancelled {
     fn work(&self, job: &Job<Noop>) -> Result<(), WorkError> {
-        self.started.store(true, Ordering::SeqCst);
+        let _ = self.started.send(());
         while !job.is_cancelled() {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -50,15 +50,15 @@ fn client_with(path: &std::path::Path, worker: UntilCancelled) -> Client {
 fn until_cancelled(
     finish_ok: bool,
     timeout: Option<Duration>,
-) -> (UntilCancelled, Arc<AtomicBool>) {
-    let started = Arc::new(AtomicBool::new(false));
+) -> (UntilCancelled, mpsc::Receiver<()>) {
+    let (started, started_rx) = mpsc::channel();
     (
         UntilCancelled {
-            started: started.clone(),
+            started,
             finish_ok,
             timeout,
         },
-        started,
+        started_rx,
     )
 }
 
@@ -94,7 +94,7 @@ fn job_cancel_from_another_client_ends_a_running_job_cancelled() {
     let client = client_with(&path, worker);
     client.start().unwrap();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-    wait_until("the job to start", || started.load(Ordering::SeqCst));
+    started.recv_timeout(DEADLINE).expect("the job starts");
     let other = Client::builder(&path).build().unwrap();
     let flagged = other.job_cancel(id).unwrap();
     assert_eq!(flagged.state, JobState::Running);
@@ -119,7 +119,7 @@ fn started_mid_backlog(path: &std::path::Path) -> Client {
     });
     insert_noops(&client, 200);
     client.start().unwrap();
-    wait_until("some jobs to complete", || {
+    wait_until(&client, "some jobs to complete", || {
         any_in_state(&client, JobState::Completed)
     });
     client
@@ -140,7 +140,7 @@ fn stop_and_cancel_records_failures_as_retries_not_cancellations() {
     let client = client_with(&path, worker);
     client.start().unwrap();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-    wait_until("the job to start", || started.load(Ordering::SeqCst));
+    started.recv_timeout(DEADLINE).expect("the job starts");
     client.stop_and_cancel().unwrap();
     let job = client.job_get(id).unwrap();
     assert!(
@@ -158,7 +158,7 @@ fn stop_past_its_deadline_names_the_jobs_still_running() {
     let client = client_with(&path, worker);
     client.start().unwrap();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-    wait_until("the job to start", || started.load(Ordering::SeqCst));
+    started.recv_timeout(DEADLINE).expect("the job starts");
     match client.stop_timeout(Duration::from_millis(100)) {
         Err(Error::StopTimeout { job_ids }) => assert_eq!(job_ids, vec![id]),
         other => panic!("expected StopTimeout, got {other:?}"),
@@ -201,9 +201,13 @@ fn a_paused_queue_claims_nothing_until_resumed() {
     let paused = client.subscribe(&[EventKind::QueuePaused]);
     admin.queue_pause("default").unwrap();
     client.start().unwrap();
+    let fetched = &client.test_signals().producer_fetched;
+    fetched.init();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-    // Several poll intervals and wake-ups pass; the job must stay available.
-    std::thread::sleep(Duration::from_millis(500));
+    // The insert wakes the producer, then it polls every 50 ms: after three
+    // claims past the insert, the paused queue must still hold the job.
+    fetched.clear();
+    assert!(fetched.wait_for(3, DEADLINE), "the producer keeps polling");
     assert_eq!(client.job_get(id).unwrap().state, JobState::Available);
     assert!(
         paused.try_recv().is_err(),
@@ -272,7 +276,7 @@ fn a_full_subscription_drops_events_instead_of_blocking_workers() {
     let n = riverlite::SUBSCRIPTION_CAPACITY + 500;
     insert_noops(&client, n as i64);
     client.start().unwrap();
-    wait_until("every job to complete", || {
+    wait_until(&client, "every job to complete", || {
         all_in_state(&client, JobState::Completed)
     });
     client.stop().unwrap();
@@ -283,14 +287,12 @@ fn a_full_subscription_drops_events_instead_of_blocking_workers() {
 fn fail_on_signal(
     path: &std::path::Path,
     snooze: bool,
-) -> (Client, Arc<AtomicBool>, Arc<AtomicBool>) {
-    let (started, go) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let (s, g) = (started.clone(), go.clone());
+) -> (Client, mpsc::Receiver<()>, Arc<AtomicBool>) {
+    let (started, started_rx) = mpsc::channel();
+    let go = Arc::new(AtomicBool::new(false));
+    let g = go.clone();
     let client = noop_client(path, 1, move |_| {
-        s.store(true, Ordering::SeqCst);
+        let _ = started.send(());
         while !g.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -300,7 +302,7 @@ fn fail_on_signal(
             Err(WorkError::failure("failed right after the cancel"))
         }
     });
-    (client, started, go)
+    (client, started_rx, go)
 }
 
 #[test]
@@ -310,7 +312,7 @@ fn a_job_cancelled_while_running_does_not_run_again_even_if_it_fails_at_once() {
         let (client, started, go) = fail_on_signal(&path, snooze);
         client.start().unwrap();
         let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-        wait_until("the job to start", || started.load(Ordering::SeqCst));
+        started.recv_timeout(DEADLINE).expect("the job starts");
         client.job_cancel(id).unwrap();
         go.store(true, Ordering::SeqCst);
         let job = wait_for_state(&client, id, JobState::Cancelled);
@@ -333,7 +335,7 @@ fn a_stopped_client_can_start_again() {
     client.start().unwrap();
     let second = client.insert(Noop { n: 2 }, None).unwrap().job.id;
     wait_for_state(&client, second, JobState::Completed);
-    wait_until("leadership again", || client.is_leader());
+    wait_until(&client, "leadership again", || client.is_leader());
 }
 
 #[test]

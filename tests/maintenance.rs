@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -39,10 +37,12 @@ fn two_clients_in_one_process_exclude_each_other_on_the_leader_lock() {
     let b = working(&path).build().unwrap();
     let gained = b.subscribe(&[EventKind::LeaderGained]);
     a.start().unwrap();
-    wait_until("a to lead", || a.is_leader());
+    wait_until(&a, "a to lead", || a.is_leader());
+    let attempts = &b.test_signals().election_attempted;
+    attempts.init();
     b.start().unwrap();
-    // b keeps trying every 50 ms; it must not lead while a holds the lock.
-    std::thread::sleep(Duration::from_millis(300));
+    // b tries every 50 ms; it must not lead while a holds the lock.
+    assert!(attempts.wait_for(5, DEADLINE), "b keeps trying");
     assert!(!b.is_leader());
     assert_eq!(a.leader().unwrap().unwrap().leader_id, a.id());
 
@@ -67,8 +67,12 @@ fn insert_only_clients_never_lead_and_memory_databases_always_do() {
     ));
 
     let memory = working(std::path::Path::new(":memory:")).build().unwrap();
+    let gained = memory.subscribe(&[EventKind::LeaderGained]);
     memory.start().unwrap();
-    wait_until("the in-memory client to lead", || memory.is_leader());
+    gained
+        .recv_timeout(DEADLINE)
+        .expect("the in-memory client leads");
+    assert!(memory.is_leader());
 }
 
 #[test]
@@ -207,11 +211,13 @@ fn the_cleaner_deletes_finished_jobs_past_their_retention() {
     let completed = client.insert(Noop { n: 0 }, None).unwrap().job.id;
     let cancelled = client.insert(Noop { n: 1 }, None).unwrap().job.id;
     client.start().unwrap();
-    wait_until("the completed job to be deleted", || {
+    wait_until(&client, "the completed job to be deleted", || {
         matches!(client.job_get(completed), Err(Error::NotFound))
     });
     wait_for_state(&client, cancelled, JobState::Cancelled);
-    std::thread::sleep(Duration::from_millis(300));
+    let passes = &client.test_signals().cleaner_pass;
+    passes.init();
+    assert!(passes.wait_for(2, DEADLINE), "two more cleaner passes");
     assert_eq!(
         client.job_get(cancelled).unwrap().state,
         JobState::Cancelled,
@@ -237,8 +243,7 @@ fn report_jobs(client: &Client) -> Vec<riverlite::JobRow> {
 #[test]
 fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
     let (_dir, path) = temp_db();
-    let made = Arc::new(AtomicUsize::new(0));
-    let counter = made.clone();
+    let (made, made_rx) = std::sync::mpsc::channel();
     let hourly = Schedule::cron("0 * * * *").unwrap();
     let client = Client::builder(&path)
         .queue("default", QueueConfig::new(4))
@@ -251,7 +256,7 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
         )
         .periodic_job(
             PeriodicJob::new(hourly.clone(), move || {
-                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = made.send(());
                 None::<Report>
             })
             .run_on_start(true),
@@ -259,7 +264,7 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
         .build()
         .unwrap();
     client.start().unwrap();
-    wait_until("the run_on_start insert", || {
+    wait_until(&client, "the run_on_start insert", || {
         report_jobs(&client).len() == 1
     });
     let job = &report_jobs(&client)[0];
@@ -269,9 +274,9 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
         job.scheduled_at,
         hourly.latest_at_or_before(Utc::now()).unwrap()
     );
-    wait_until("the skipping constructor to be called", || {
-        made.load(Ordering::SeqCst) == 1
-    });
+    made_rx
+        .recv_timeout(DEADLINE)
+        .expect("the skipping constructor is called");
 
     let periodic = client.periodic_jobs();
     assert!(matches!(
@@ -286,7 +291,7 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
             .id("every"),
         )
         .unwrap();
-    wait_until("the added job's first run", || {
+    wait_until(&client, "the added job's first run", || {
         report_jobs(&client).iter().any(|j| j.args.contains("3"))
     });
     assert!(periodic.remove(handle));
@@ -325,7 +330,7 @@ fn a_new_leader_catches_up_the_latest_missed_run_once() {
         .build()
         .unwrap();
     a.start().unwrap();
-    wait_until("the catch-up run", || report_jobs(&a).len() == 2);
+    wait_until(&a, "the catch-up run", || report_jobs(&a).len() == 2);
     let latest = Schedule::cron("* * * * *")
         .unwrap()
         .latest_at_or_before(Utc::now())
@@ -376,7 +381,7 @@ fn a_panicking_periodic_constructor_leaves_the_leader_working() {
         .build()
         .unwrap();
     client.start().unwrap();
-    wait_until("leadership", || client.is_leader());
+    wait_until(&client, "leadership", || client.is_leader());
     let opts = InsertOpts {
         scheduled_at: Some(Utc::now() + chrono::Duration::milliseconds(1500)),
         ..Default::default()

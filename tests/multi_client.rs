@@ -72,7 +72,7 @@ fn two_clients_in_one_process_run_every_job_once() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let a = recording_client(&path, seen.clone());
     let b = recording_client(&path, seen.clone());
-    wait_until("every job completed", || all_completed(&a));
+    wait_until(&a, "every job completed", || all_completed(&a));
     a.stop().unwrap();
     b.stop().unwrap();
     assert_each_job_ran_once(&a, &seen.lock().unwrap());
@@ -95,7 +95,7 @@ fn child_process_entry() {
     let path = PathBuf::from(path);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let client = recording_client(&path, seen.clone());
-    wait_until("every job completed", || all_completed(&client));
+    wait_until(&client, "every job completed", || all_completed(&client));
     client.stop().unwrap();
     let mut file = std::fs::File::create(seen_file(&path, std::process::id())).unwrap();
     for id in seen.lock().unwrap().iter() {
@@ -119,7 +119,7 @@ fn two_processes_run_every_job_once() {
         .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let client = recording_client(&path, seen.clone());
-    wait_until("every job completed", || all_completed(&client));
+    wait_until(&client, "every job completed", || all_completed(&client));
     client.stop().unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "child exited with {status}");

@@ -100,7 +100,7 @@ fn the_default_backoff_retries_after_about_one_second_then_sixteen() {
         .unwrap();
     client.start().unwrap();
     let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-    wait_until("the first failure", || {
+    wait_until(&client, "the first failure", || {
         client.job_get(id).unwrap().errors.len() == 1
     });
     let job = client.job_get(id).unwrap();
@@ -116,7 +116,7 @@ fn the_default_backoff_retries_after_about_one_second_then_sixteen() {
         job.state
     );
 
-    wait_until("the second failure", || {
+    wait_until(&client, "the second failure", || {
         client.job_get(id).unwrap().errors.len() == 2
     });
     let job = client.job_get(id).unwrap();
@@ -235,7 +235,7 @@ fn priority_order_holds_within_a_queue() {
         client.insert(Noop { n: 0 }, Some(opts)).unwrap();
     }
     client.start().unwrap();
-    wait_until("all six jobs", || order.lock().unwrap().len() == 6);
+    wait_until(&client, "all six jobs", || order.lock().unwrap().len() == 6);
     assert_eq!(*order.lock().unwrap(), vec![1, 1, 2, 3, 4, 4]);
 }
 
@@ -254,7 +254,7 @@ fn max_workers_is_never_exceeded() {
     });
     insert_noops(&client, 500);
     client.start().unwrap();
-    wait_until("all jobs completed", || {
+    wait_until(&client, "all jobs completed", || {
         all_in_state(&client, JobState::Completed)
     });
     let peak = peak.load(Ordering::SeqCst);
@@ -283,7 +283,7 @@ fn a_panicking_retry_policy_falls_back_to_the_default_backoff() {
         .unwrap();
     client.start().unwrap();
     let failing = client.insert(Noop { n: 0 }, None).unwrap().job.id;
-    wait_until("the failure", || {
+    wait_until(&client, "the failure", || {
         client.job_get(failing).unwrap().errors.len() == 1
     });
     let job = client.job_get(failing).unwrap();

@@ -129,29 +129,28 @@ impl JobArgs for Count {
 /// Generous, so a busy 2-core CI machine never flakes; tests finish as soon as the condition holds.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// Polls `condition` until it holds or DEADLINE passes; panics with `what` then.
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+/// Waits until `condition` holds, checking it again after each commit to
+/// `client`'s database (by any connection or process), and panics with
+/// `what` once DEADLINE passes. No sleeping: every condition a test waits on
+/// becomes true through a commit, and each commit wakes the wait.
+pub fn wait_until(client: &Client, what: &str, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
+    let mut commits = riverlite::testing::CommitWaiter::of(client).expect("a file database");
     while !condition() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        assert!(!left.is_zero(), "timed out waiting for {what}");
+        commits.wait(left).expect("watching the database");
     }
 }
 
 /// Waits until job `id` is in `state`, and returns it.
 pub fn wait_for_state(client: &Client, id: i64, state: JobState) -> JobRow {
-    let start = Instant::now();
-    loop {
-        let job = client.job_get(id).expect("job_get");
-        if job.state == state {
-            return job;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "job {id} never reached {state}; last seen: {job:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut job = client.job_get(id).expect("job_get");
+    wait_until(client, &format!("job {id} to reach {state}"), || {
+        job = client.job_get(id).expect("job_get");
+        job.state == state
+    });
+    job
 }
 
 /// A job that does nothing, or what its worker says.
