@@ -18,7 +18,7 @@
 
 #[path = "riverlite/admin.rs"]
 mod admin;
-#[path = "riverlite/bench.rs"]
+#[path = "riverlite/bench/mod.rs"]
 mod bench;
 #[path = "riverlite/failure.rs"]
 mod failure;
