@@ -12,6 +12,7 @@ use crate::client::Client;
 use crate::db::jobs;
 use crate::engine::CommitWatch;
 use crate::error::{Error, Result};
+use crate::model::args::decode;
 use crate::model::{Job, JobArgs, JobControl, JobRow, WorkError, Worker};
 
 pub use crate::model::test_signal::{TestSignal, TestSignals};
@@ -48,7 +49,7 @@ pub fn require_inserted(conn: &Connection, kind: &str) -> Result<JobRow> {
 /// Like [`require_inserted`], decoding the args too.
 pub fn require_inserted_args<A: JobArgs>(conn: &Connection) -> Result<(JobRow, A)> {
     let row = jobs::latest_of_kind(conn, A::KIND)?;
-    let args = serde_json::from_str(&row.args).map_err(Error::Serialization)?;
+    let args = decode(&row.args).map_err(Error::Serialization)?;
     Ok((row, args))
 }
 

@@ -314,3 +314,44 @@ fn a_row_with_values_riverlite_cannot_read_does_not_stall_its_queue() {
     wait_for_state(&client, odd, JobState::Completed);
     wait_for_state(&client, fine, JobState::Completed);
 }
+
+/// Args with no fields: serializes to JSON `null`.
+#[derive(Serialize, Deserialize)]
+struct Cleanup;
+impl JobArgs for Cleanup {
+    const KIND: &'static str = "cleanup";
+}
+
+#[test]
+fn unit_struct_args_are_stored_as_an_object_and_worked() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Cleanup, _>(|_| Ok(())))
+        .periodic_job(
+            riverlite::PeriodicJob::new(riverlite::Schedule::every(Duration::from_secs(1)), || {
+                Some(Cleanup)
+            })
+            .id("cleanup")
+            .run_on_start(true),
+        )
+        .build()
+        .unwrap();
+    let inserted = client.insert(Cleanup, None).unwrap().job;
+    assert_eq!(inserted.args, "{}", "River's args are always an object");
+    client.start().unwrap();
+    let job = wait_for_state(&client, inserted.id, JobState::Completed);
+    assert_eq!(job.args, "{}");
+    wait_until(
+        &client,
+        "a periodic run of a unit struct to complete",
+        || {
+            client
+                .job_list(riverlite::JobListParams::new().kinds(["cleanup"]))
+                .unwrap()
+                .jobs
+                .iter()
+                .any(|j| j.id != inserted.id && j.state == JobState::Completed)
+        },
+    );
+}

@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::model::args::decode;
 use crate::model::{failed, Job, JobArgs, JobControl, JobRow, WorkErrorKind, WorkOutcome, Worker};
 
 /// The registered workers of a client, by kind.
@@ -50,7 +51,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl<A: JobArgs, W: Worker<A>> AnyWorker for Registered<A, W> {
     fn timeout(&self, row: &JobRow) -> Option<Duration> {
-        let args: A = serde_json::from_str(&row.args).ok()?;
+        let args: A = decode(&row.args).ok()?;
         let job = Job::new(args, row.clone(), Arc::new(JobControl::default()));
         catch_unwind(AssertUnwindSafe(|| self.worker.timeout(&job)))
             .ok()
@@ -63,7 +64,7 @@ impl<A: JobArgs, W: Worker<A>> AnyWorker for Registered<A, W> {
         control: Arc<JobControl>,
         default_timeout: Option<Duration>,
     ) -> (JobRow, WorkOutcome) {
-        let args: A = match serde_json::from_str(&row.args) {
+        let args: A = match decode(&row.args) {
             Ok(args) => args,
             Err(e) => {
                 let message = format!("cannot decode args of kind {:?}: {e}", row.kind);

@@ -28,3 +28,12 @@ pub trait JobArgs: Serialize + DeserializeOwned + Send + 'static {
         InsertOpts::default()
     }
 }
+
+/// Decodes stored args. `{}` also decodes into a unit struct, which
+/// serializes to `null` and is stored as `{}`.
+pub(crate) fn decode<A: JobArgs>(json: &str) -> serde_json::Result<A> {
+    serde_json::from_str(json).or_else(|e| match json {
+        "{}" => serde_json::from_str("null").map_err(|_| e),
+        _ => Err(e),
+    })
+}

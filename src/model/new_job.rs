@@ -49,6 +49,13 @@ pub(crate) fn prepare(
     validate_kind(kind).map_err(|r| Error::invalid_insert("kind", r))?;
     let args = args
         .map_err(|r| Error::invalid_insert("args", format!("cannot encode args as JSON: {r}")))?;
+    // River's args are always a JSON object: a unit struct's `null` is
+    // stored as `{}` (and `model::args::decode` reads it back).
+    let args = if args == "null" {
+        "{}".to_string()
+    } else {
+        args
+    };
     if !args.starts_with('{') {
         return Err(Error::invalid_insert(
             "args",
