@@ -368,3 +368,67 @@ fn a_restart_with_the_same_id_rescues_what_the_earlier_run_left_running() {
         job.errors
     );
 }
+
+/// A client whose Noop jobs fail on every attempt up to `args.n`, except
+/// that attempt 1 of job n = 2 first runs until it is cancelled; retries are
+/// due at once.
+fn fails_until_attempt_n(path: &std::path::Path) -> Client {
+    struct RetryNow;
+    impl riverlite::RetryPolicy for RetryNow {
+        fn next_retry(
+            &self,
+            _job: &riverlite::JobRow,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> chrono::DateTime<chrono::Utc> {
+            now
+        }
+    }
+    Client::builder(path)
+        .queue("default", QueueConfig::new(2))
+        .worker(work_fn::<Noop, _>(|job| {
+            if job.args.n == 2 && job.attempt == 1 {
+                while !job.is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            if job.attempt <= job.args.n {
+                return Err(WorkError::failure("not yet"));
+            }
+            Ok(())
+        }))
+        .retry_policy(RetryNow)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_retried_cancelled_job_runs_to_completion() {
+    let (_dir, path) = temp_db();
+    let client = fails_until_attempt_n(&path);
+    // Cancelled before it ever ran; its first attempt after the retry fails,
+    // and that failure is a retry, not the old cancel request.
+    let never_ran = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+    assert_eq!(
+        client.job_cancel(never_ran).unwrap().state,
+        JobState::Cancelled
+    );
+    client.job_retry(never_ran).unwrap();
+    // Cancelled while running, then retried: attempt 2 fails too.
+    let ran = client.insert(Noop { n: 2 }, None).unwrap().job.id;
+    client.start().unwrap();
+    wait_until(&client, "job 2 to start", || {
+        client.job_get(ran).unwrap().state == JobState::Running
+    });
+    client.job_cancel(ran).unwrap();
+    wait_for_state(&client, ran, JobState::Cancelled);
+    client.job_retry(ran).unwrap();
+
+    let job = wait_for_state(&client, never_ran, JobState::Completed);
+    assert_eq!(job.attempt, 2);
+    let job = wait_for_state(&client, ran, JobState::Completed);
+    assert_eq!(job.attempt, 3);
+    assert!(
+        job.metadata.get("cancel_attempted_at").is_some(),
+        "kept, as River keeps it"
+    );
+}

@@ -515,10 +515,12 @@ pub(crate) fn complete(
 ) -> Result<Vec<Written>> {
     let plain: Vec<&JobUpdate> = updates.iter().filter(|u| u.is_plain_completion()).collect();
     let completed = complete_plain(conn, &plain, now)?;
+    // An update's alternative (`?9`) applies when the row records a cancel request.
+    let take_alternative = format!("?9 IS NOT NULL AND {CANCEL_REQUESTED}");
     let sql = format!(
         "UPDATE river_job SET \
-           state = CASE WHEN {TAKE_ALTERNATIVE} THEN ?9 ELSE ?3 END, \
-           finalized_at = CASE WHEN {TAKE_ALTERNATIVE} THEN ?10 ELSE ?5 END, \
+           state = CASE WHEN {take_alternative} THEN ?9 ELSE ?3 END, \
+           finalized_at = CASE WHEN {take_alternative} THEN ?10 ELSE ?5 END, \
            scheduled_at = coalesce(?4, scheduled_at), \
            errors = CASE WHEN ?6 IS NULL THEN errors \
                          ELSE jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)) END, \
@@ -567,8 +569,13 @@ pub(crate) fn complete(
     Ok(written)
 }
 
-/// True when an update's alternative (`?9`) applies: the row records a cancel request.
-const TAKE_ALTERNATIVE: &str = "?9 IS NOT NULL AND metadata ->> 'cancel_attempted_at' IS NOT NULL";
+/// True when the row records a cancel request of its current attempt: one
+/// made at or after the attempt started. A request made before (the job was
+/// cancelled, then retried, by riverlite or by River) belongs to an earlier
+/// attempt. A time that does not parse counts as a request, so a cancel is
+/// never lost.
+const CANCEL_REQUESTED: &str = "(metadata ->> 'cancel_attempted_at' IS NOT NULL AND \
+     coalesce(julianday(metadata ->> 'cancel_attempted_at') >= julianday(attempted_at), 1))";
 
 /// Marks plain completions in one statement; returns the (id, attempt)
 /// pairs written. `id IN ids` finds the rows by primary key (the unary `+`
@@ -605,13 +612,14 @@ fn complete_plain(
     Ok(written.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Of the given running jobs, those someone asked to cancel
-/// (`metadata.cancel_attempted_at` set).
+/// Of the given running jobs, those someone asked to cancel during their
+/// current attempt (see [`CANCEL_REQUESTED`]).
 pub(crate) fn cancel_requested(conn: &Connection, ids: &[i64]) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
+    let sql = format!(
         "SELECT id FROM river_job WHERE id IN (SELECT value FROM json_each(?1)) \
-           AND state = 'running' AND metadata ->> 'cancel_attempted_at' IS NOT NULL",
-    )?;
+           AND state = 'running' AND {CANCEL_REQUESTED}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let ids = stmt.query_map([serde_json::to_string(ids)?], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }

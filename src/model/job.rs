@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::insert_opts::{DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_QUEUE};
+use crate::model::time;
 
 /// The state of a job, as stored in `river_job.state`.
 ///
@@ -192,9 +193,18 @@ impl JobRow {
         }
     }
 
-    /// Whether someone asked to cancel this job while it ran (`job_cancel`).
+    /// Whether someone asked to cancel this job's current attempt
+    /// (`job_cancel` while it ran). A request older than the attempt's start
+    /// belongs to an earlier attempt; one whose time does not parse counts.
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.metadata.get(CANCEL_ATTEMPTED_AT).is_some()
+        let Some(requested) = self.metadata.get(CANCEL_ATTEMPTED_AT) else {
+            return false;
+        };
+        let requested = requested.as_str().and_then(time::parse);
+        match (requested, self.attempted_at) {
+            (Some(requested), Some(started)) => requested >= started,
+            _ => true,
+        }
     }
 }
 
