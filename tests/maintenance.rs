@@ -172,11 +172,14 @@ fn the_rescuer_recovers_jobs_stuck_past_the_horizon() {
     let conn = Connection::open(&path).unwrap();
     let two_hours = chrono::Duration::hours(2);
     make_running(&conn, ids[0], two_hours, "{}", 1);
+    // Cancelled an hour into its attempt (a request older than the attempt
+    // would belong to an earlier one).
+    let cancelled_at = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     make_running(
         &conn,
         ids[1],
         two_hours,
-        r#"{"cancel_attempted_at":"2026-01-01T00:00:00Z"}"#,
+        &format!(r#"{{"cancel_attempted_at":"{cancelled_at}"}}"#),
         1,
     );
     make_running(&conn, ids[2], two_hours, "{}", 3);

@@ -521,7 +521,8 @@ pub(crate) fn complete(
         "UPDATE river_job SET \
            state = CASE WHEN {take_alternative} THEN ?9 ELSE ?3 END, \
            finalized_at = CASE WHEN {take_alternative} THEN ?10 ELSE ?5 END, \
-           scheduled_at = coalesce(?4, scheduled_at), \
+           scheduled_at = CASE WHEN {take_alternative} THEN scheduled_at \
+                               ELSE coalesce(?4, scheduled_at) END, \
            errors = CASE WHEN ?6 IS NULL THEN errors \
                          ELSE jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)) END, \
            attempt = CASE WHEN ?7 THEN attempt - 1 ELSE attempt END, \

@@ -26,13 +26,17 @@ const MAX_BATCH: usize = 4096;
 pub(crate) struct Completion {
     /// Index of the producer (queue) that owns the job.
     pub producer_index: usize,
+    /// The row as claimed (after the worker ran, with its final `attempt`).
     pub row: JobRow,
+    /// What the worker returned.
     pub outcome: WorkOutcome,
     /// Someone called `job_cancel` on the job while it ran.
     pub cancel_requested: bool,
     /// The claim's token, handed back with the id when the outcome is written.
     pub claim: u64,
+    /// When the worker thread took the job.
     pub started: Instant,
+    /// When `work` returned.
     pub finished: Instant,
 }
 
@@ -99,7 +103,9 @@ impl Completer {
                 outcome::decide(&c.row, outcome, c.cancel_requested, &rules, now)
             })
             .collect();
-        updates.iter().for_each(log_failure);
+        for (c, update) in batch.iter().zip(&updates) {
+            log_failure(&c.row, update);
+        }
         let written = self.write(&updates, now);
         let committed = Instant::now();
 
@@ -204,18 +210,20 @@ impl Completer {
 }
 
 /// Logs a failure: a warning for a retry, an error for a discard.
-fn log_failure(update: &JobUpdate) {
+fn log_failure(row: &JobRow, update: &JobUpdate) {
     let Some(error) = &update.error else { return };
     match (update.state, update.scheduled_at) {
         (JobState::Discarded, _) => log::error!(
-            "riverlite: job {} discarded after {} attempts: {}",
+            "riverlite: job {} ({}) discarded after {} attempts: {}",
             update.id,
+            row.kind,
             update.attempt,
             error.error
         ),
         (_, Some(at)) => log::warn!(
-            "riverlite: job {} attempt {} failed, retrying at {at}: {}",
+            "riverlite: job {} ({}) attempt {} failed, retrying at {at}: {}",
             update.id,
+            row.kind,
             update.attempt,
             error.error
         ),

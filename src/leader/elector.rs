@@ -85,11 +85,11 @@ impl Elector {
                         }
                     },
                 };
-                self.signals.election_attempted.signal();
                 if leading {
                     self.become_leader();
                     last_refresh = std::time::Instant::now();
                 }
+                self.signals.election_attempted.signal();
             }
             if leading {
                 if last_refresh.elapsed() >= LEADER_REFRESH {

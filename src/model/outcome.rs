@@ -168,6 +168,14 @@ pub(crate) fn decide(
                     ..update
                 };
             }
+            Err(WorkErrorKind::Failure(message)) if cancel_requested => {
+                return JobUpdate {
+                    state: JobState::Cancelled,
+                    error: error(format!("cancelled by request: {message}")),
+                    event: EventKind::JobCancelled,
+                    ..update
+                };
+            }
             Err(WorkErrorKind::Failure(message)) => {
                 let message = if worked.timed_out {
                     format!("{message} (the job's timeout had passed)")
@@ -177,20 +185,21 @@ pub(crate) fn decide(
                 (message, worked.next_retry)
             }
         },
+        Outcome::Rescued { reason, .. } if cancel_requested => {
+            return JobUpdate {
+                state: JobState::Cancelled,
+                error: error(reason.to_string()),
+                rescued: true,
+                event: EventKind::JobCancelled,
+                ..update
+            };
+        }
         Outcome::Rescued { reason, orphaned } => {
             update.rescued = true;
             (reason.to_string(), orphaned.then_some(now))
         }
     };
     update.event = EventKind::JobFailed;
-    if cancel_requested {
-        return JobUpdate {
-            state: JobState::Cancelled,
-            error: error(format!("cancelled by request: {failure}")),
-            event: EventKind::JobCancelled,
-            ..update
-        };
-    }
     update.error = error(failure);
     if row.attempt >= row.max_attempts {
         update.state = JobState::Discarded;

@@ -80,7 +80,8 @@ impl TestSignal {
 pub struct TestSignals {
     /// A producer ran a claim (whether or not it found jobs).
     pub producer_fetched: TestSignal,
-    /// The client tried to become (or stay) the leader.
+    /// The client tried to take the leader lock, and `is_leader()` tells
+    /// whether it did (it tries every `election_interval` while it does not lead).
     pub election_attempted: TestSignal,
     /// The cleaner finished a pass.
     pub cleaner_pass: TestSignal,

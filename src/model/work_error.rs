@@ -87,6 +87,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for WorkError {
 /// What one run of a job produced, for the completer.
 #[derive(Debug)]
 pub(crate) struct WorkOutcome {
+    /// `Ok` for success, else the failure, snooze or cancel.
     pub result: Result<(), WorkErrorKind>,
     /// The worker's own retry time, if it chose one.
     pub next_retry: Option<DateTime<Utc>>,
