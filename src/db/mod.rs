@@ -44,16 +44,47 @@ pub(crate) struct Db {
 
 fn is_memory(path: &Path) -> bool {
     let s = path.to_string_lossy();
-    s == ":memory:" || s.contains("mode=memory")
+    s == ":memory:" || s.starts_with("file::memory:") || s.contains("mode=memory")
 }
 
-/// The file behind a path or a `file:` URI, for lock files next to it.
-fn file_of(path: &Path) -> PathBuf {
+/// The file behind a path or a `file:` URI (`file:/x`, `file:///x`,
+/// `file://localhost/x`), for lock files next to it.
+fn file_of(path: &Path) -> Result<PathBuf> {
     let s = path.to_string_lossy();
-    match s.strip_prefix("file:") {
-        Some(rest) => PathBuf::from(rest.split('?').next().unwrap_or(rest)),
-        None => path.to_path_buf(),
+    let Some(rest) = s.strip_prefix("file:") else {
+        return Ok(path.to_path_buf());
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let rest = match rest.strip_prefix("//") {
+        Some(authority_and_path) => match authority_and_path.find('/') {
+            Some(at) if matches!(&authority_and_path[..at], "" | "localhost") => {
+                &authority_and_path[at..]
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "{s:?}: a file: URI may name only localhost as its host"
+                )))
+            }
+        },
+        None => rest,
+    };
+    Ok(PathBuf::from(rest))
+}
+
+/// The path every connection opens, fixed once: empty is refused, and a
+/// relative file path is made absolute, so that a program that changes
+/// directory later keeps using the same file (and the same lock files).
+fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::Config(
+            "the database path is empty: give a file path, or \":memory:\"".into(),
+        ));
     }
+    let uri = path.to_string_lossy().starts_with("file:");
+    if uri || is_memory(path) || path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()?.join(path))
 }
 
 fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
@@ -127,7 +158,9 @@ impl Db {
     /// Opens (creating if needed) the database at `path`, migrating it unless
     /// `opts.migrate` is false.
     pub(crate) fn open(path: &Path, opts: &DbOptions) -> Result<Db> {
+        let path = &resolve(path)?;
         let memory = is_memory(path);
+        let file = if memory { None } else { Some(file_of(path)?) };
         if !memory {
             // Open once outside the pool, so that a bad path or file gives a
             // typed error at once instead of r2d2 retrying until its timeout.
@@ -155,7 +188,7 @@ impl Db {
             pool,
             busy_timeout: opts.busy_timeout,
             write_lock: Mutex::new(()),
-            file: (!memory).then(|| file_of(path)),
+            file,
         };
         if memory {
             migrate::prepare(&mut *db.conn()?, opts.migrate)?;
