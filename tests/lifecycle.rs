@@ -432,3 +432,33 @@ fn a_retried_cancelled_job_runs_to_completion() {
         "kept, as River keeps it"
     );
 }
+
+#[test]
+fn stopping_or_dropping_the_client_inside_its_own_job_does_not_deadlock() {
+    for drop_it in [false, true] {
+        let (_dir, path) = temp_db();
+        let slot: Arc<std::sync::Mutex<Option<Client>>> = Arc::default();
+        let (returned, returned_rx) = mpsc::channel();
+        let in_job = slot.clone();
+        let client = noop_client(&path, 1, move |_| {
+            let client = in_job.lock().unwrap().take().expect("the client");
+            if drop_it {
+                drop(client); // the last handle: Drop stops the client
+            } else {
+                client.stop().expect("stop from inside a job");
+                in_job.lock().unwrap().replace(client);
+            }
+            let _ = returned.send(());
+            Ok(())
+        });
+        let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
+        client.start().unwrap();
+        slot.lock().unwrap().replace(client);
+        returned_rx
+            .recv_timeout(DEADLINE)
+            .expect("stop returns inside the job");
+        // The background stop writes the job's outcome.
+        let observer = Client::builder(&path).build().unwrap();
+        wait_for_state(&observer, id, JobState::Completed);
+    }
+}

@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 use super::Client;
 use crate::db;
 use crate::engine::{
-    watch_database, Completer, Producer, ProducerChannels, RunningJobs, WorkerContext,
+    is_worker_thread_of, next_owner_token, watch_database, Completer, Producer, ProducerChannels,
+    RunningJobs, WorkerContext,
 };
 use crate::error::{Error, Result};
 use crate::leader::{
@@ -31,6 +32,8 @@ pub(super) struct Runtime {
     liveness: Option<LivenessLock>,
     /// Set by the completer if it gave up writing outcomes.
     outcomes_lost: Arc<AtomicBool>,
+    /// The token this run's worker threads carry (see `is_worker_thread_of`).
+    owner: usize,
 }
 
 impl Client {
@@ -99,7 +102,9 @@ impl Client {
         let mut threads = vec![spawn("riverlite-completer", move || {
             completer.run(completion_rx)
         })?];
+        let owner = next_owner_token();
         let context = WorkerContext {
+            owner,
             db: inner.db.clone(),
             client_id: inner.config.id.clone(),
             poll_interval: inner.config.poll_interval,
@@ -128,6 +133,7 @@ impl Client {
             threads,
             liveness,
             outcomes_lost,
+            owner,
         });
         Ok(())
     }
@@ -166,6 +172,12 @@ impl Client {
     /// their outcomes to be written, then returns. With a `stop_timeout`
     /// configured, returns `Error::StopTimeout` naming the jobs still running
     /// once it passes (the rescuer recovers them if the process exits).
+    ///
+    /// Called from inside one of this client's own jobs (directly, or by
+    /// dropping the last `Client` there), `stop` cannot wait for that job:
+    /// it returns `Ok` at once, and the client finishes stopping in the
+    /// background once its running jobs have returned and their outcomes are
+    /// written.
     pub fn stop(&self) -> Result<()> {
         self.stop_with(false, self.inner.config.stop_timeout)
     }
@@ -189,26 +201,46 @@ impl Client {
         if cancel {
             runtime.running.iter().for_each(|r| r.cancel_all());
         }
-        drop(runtime.stop);
+        if is_worker_thread_of(runtime.owner) {
+            // Called from one of this client's own jobs (or by dropping the
+            // last handle there): waiting would wait for that very job.
+            // Stop in the background instead; it finishes once the job
+            // returns and its outcome is written.
+            let stopper = move || {
+                if let Err(e) = runtime.finish(None) {
+                    log::error!("riverlite: stopping from inside a job: {e}");
+                }
+            };
+            return spawn("riverlite-stopper", stopper).map(drop);
+        }
+        runtime.finish(timeout)
+    }
+}
+
+impl Runtime {
+    /// Tells every thread to stop, waits for running jobs (until `timeout`,
+    /// if any) and their outcomes, then releases the liveness lock.
+    fn finish(self, timeout: Option<Duration>) -> Result<()> {
+        drop(self.stop);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let waited = match deadline {
-            Some(deadline) => runtime
+            Some(deadline) => self
                 .producers_alive
                 .recv_deadline(deadline)
                 .is_err_and(|e| e.is_disconnected()),
-            None => runtime.producers_alive.recv().is_err(),
+            None => self.producers_alive.recv().is_err(),
         };
         if !waited {
-            if let Some(liveness) = runtime.liveness {
+            if let Some(liveness) = self.liveness {
                 liveness.keep_until_exit();
             }
-            let job_ids = runtime.running.iter().flat_map(|r| r.ids()).collect();
+            let job_ids = self.running.iter().flat_map(|r| r.ids()).collect();
             return Err(Error::StopTimeout { job_ids });
         }
         // A thread that panicked may have left outcomes unwritten.
-        let panicked = runtime.threads.into_iter().any(|t| t.join().is_err());
-        if let Some(liveness) = runtime.liveness {
-            if panicked || runtime.outcomes_lost.load(Ordering::SeqCst) {
+        let panicked = self.threads.into_iter().any(|t| t.join().is_err());
+        if let Some(liveness) = self.liveness {
+            if panicked || self.outcomes_lost.load(Ordering::SeqCst) {
                 // Jobs may still be `running`: unlock without removing the
                 // file, so the leader sees them orphaned and rescues them.
                 liveness.unlock_for_rescue();
@@ -218,7 +250,9 @@ impl Client {
         }
         Ok(())
     }
+}
 
+impl Client {
     fn elector(&self, paths: Option<LockPaths>) -> Elector {
         let inner = &self.inner;
         let m = &inner.config.maintenance;

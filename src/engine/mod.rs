@@ -11,7 +11,7 @@ pub(crate) mod running;
 pub(crate) mod wake;
 
 pub(crate) use completer::Completer;
-pub(crate) use pool::WorkerContext;
+pub(crate) use pool::{is_worker_thread_of, next_owner_token, WorkerContext};
 pub(crate) use producer::{Producer, ProducerChannels};
 pub(crate) use registry::{Registered, WorkerRegistry};
 pub(crate) use running::RunningJobs;

@@ -13,8 +13,27 @@ use crate::error::Error;
 use crate::model::timing::GROW_AFTER;
 use crate::model::{failed, JobControl, JobRow, TestSignals};
 
+std::thread_local! {
+    /// The owner token of the client run whose worker this thread is (0: none).
+    static WORKER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A token no other started client run has, for [`WorkerContext::owner`].
+pub(crate) fn next_owner_token() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Whether the calling thread is a worker thread of the run with this token
+/// (so a `stop()` from it must not wait for its own job).
+pub(crate) fn is_worker_thread_of(owner: usize) -> bool {
+    WORKER_OF.with(|current| current.get() == owner)
+}
+
 /// What a client's producers and worker threads share.
 pub(crate) struct WorkerContext {
+    /// This client run's token, carried by its worker threads.
+    pub owner: usize,
     /// The database.
     pub db: Arc<Db>,
     /// The client's id, recorded in `attempted_by` of each claim.
@@ -164,6 +183,7 @@ fn spawn_worker(shared: &Arc<PoolShared>) {
 
 fn work_loop(pool: &Arc<PoolShared>) {
     let context = &pool.context;
+    WORKER_OF.with(|current| current.set(context.owner));
     loop {
         pool.idle.fetch_add(1, Ordering::AcqRel);
         let next = pool.receiver.recv();
