@@ -70,8 +70,14 @@ pub(crate) struct EventBus {
 }
 
 impl EventBus {
+    /// A new subscription. Its channel is unbounded in type but holds at
+    /// most [`SUBSCRIPTION_CAPACITY`] events (`emit` counts and drops the
+    /// rest): a bounded channel would allocate every slot up front, and a
+    /// subscription whose receiver was dropped is only noticed at its next
+    /// event, so each abandoned one would keep that memory. This way one
+    /// costs a few hundred bytes until then.
     pub(crate) fn subscribe(&self, kinds: &[EventKind]) -> Receiver<Event> {
-        let (sender, receiver) = crossbeam_channel::bounded(SUBSCRIPTION_CAPACITY);
+        let (sender, receiver) = crossbeam_channel::unbounded();
         self.lock().push(Subscription {
             kinds: kinds.to_vec(),
             sender,
@@ -104,6 +110,10 @@ impl EventBus {
             if !sub.kinds.contains(&event.kind) {
                 return true;
             }
+            if sub.sender.len() >= SUBSCRIPTION_CAPACITY {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
             match sub.sender.try_send(event.clone()) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
@@ -117,5 +127,33 @@ impl EventBus {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completed() -> Event {
+        Event {
+            kind: EventKind::JobCompleted,
+            job: None,
+            stats: None,
+            queue: None,
+        }
+    }
+
+    #[test]
+    fn a_full_subscription_drops_and_counts_and_is_pruned_once_its_receiver_goes() {
+        let bus = EventBus::default();
+        let receiver = bus.subscribe(&[EventKind::JobCompleted]);
+        for _ in 0..SUBSCRIPTION_CAPACITY + 10 {
+            bus.emit(completed());
+        }
+        assert_eq!(receiver.len(), SUBSCRIPTION_CAPACITY);
+        assert_eq!(bus.dropped(), 10);
+        drop(receiver); // its queued events go with it
+        bus.emit(completed());
+        assert!(bus.lock().is_empty(), "pruned at the next event");
     }
 }
