@@ -103,6 +103,12 @@ pub enum Error {
     #[error("the client is already started")]
     AlreadyStarted,
 
+    /// `start()` found the client id held by a live client: another process,
+    /// or an earlier run of this client whose stop timed out with jobs still
+    /// running. Nothing was started, renamed or rescued.
+    #[error("client id {0:?} is held by a live client: give this client another id, or start it once the other has stopped")]
+    ClientIdInUse(String),
+
     /// A file-system error outside SQLite (lock files).
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -462,3 +462,37 @@ fn stopping_or_dropping_the_client_inside_its_own_job_does_not_deadlock() {
         wait_for_state(&observer, id, JobState::Completed);
     }
 }
+
+#[test]
+fn a_client_id_held_by_a_live_client_cannot_be_started() {
+    let (_dir, path) = temp_db();
+    let (worker, started) = until_cancelled(true, None);
+    let first = Client::builder(&path)
+        .id("shared-id")
+        .queue("default", QueueConfig::new(1))
+        .worker(worker)
+        .build()
+        .unwrap();
+    first.start().unwrap();
+    let id = first.insert(Noop { n: 1 }, None).unwrap().job.id;
+    started.recv_timeout(DEADLINE).expect("the job starts");
+
+    let second = Client::builder(&path)
+        .id("shared-id")
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .build()
+        .unwrap();
+    match second.start() {
+        Err(Error::ClientIdInUse(held)) => assert_eq!(held, "shared-id"),
+        other => panic!("expected ClientIdInUse, got {other:?}"),
+    }
+    // Nothing was rescued: the first client's job is still its first attempt.
+    let job = first.job_get(id).unwrap();
+    assert_eq!((job.state, job.attempt), (JobState::Running, 1));
+    assert!(job.errors.is_empty());
+    first.stop_and_cancel().unwrap();
+    // Once the first has stopped, the id is free again.
+    second.start().unwrap();
+    second.stop().unwrap();
+}

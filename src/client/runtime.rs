@@ -66,17 +66,19 @@ impl Client {
             Some(file) => Some(LockPaths::for_database(file)?),
             None => None,
         };
-        // Jobs this id left running in an earlier run are orphans now,
-        // unless that run still holds its liveness lock (a stop that timed
-        // out, its jobs still working in this process).
         if let Some(paths) = &lock_paths {
-            if !is_alive(paths, &inner.config.id) {
-                let rules = OutcomeRules {
-                    retry_policy: &*inner.config.retry_policy,
-                    available_within: inner.config.maintenance.scheduler_interval,
-                };
-                rescue_leftovers_of(&inner.db, &inner.config.id, rules, now)?;
+            // A live client holds this id (another process, or a stop here
+            // that timed out with its jobs still running): sharing it would
+            // make one client's jobs look like the other's.
+            if is_alive(paths, &inner.config.id) {
+                return Err(Error::ClientIdInUse(inner.config.id.clone()));
             }
+            // Jobs this id left running in an earlier run are orphans now.
+            let rules = OutcomeRules {
+                retry_policy: &*inner.config.retry_policy,
+                available_within: inner.config.maintenance.scheduler_interval,
+            };
+            rescue_leftovers_of(&inner.db, &inner.config.id, rules, now)?;
         }
         let liveness = match &lock_paths {
             Some(paths) => Some(LivenessLock::acquire(paths, &inner.config.id)?),
