@@ -393,3 +393,27 @@ fn a_panicking_periodic_constructor_leaves_the_leader_working() {
     wait_for_state(&client, id, JobState::Completed);
     assert!(client.is_leader());
 }
+
+#[test]
+fn a_live_riverlite_owners_job_is_never_rescued_whatever_the_leaders_timeouts() {
+    let (_dir, path) = temp_db();
+    // The leader has a job timeout (the default, 1 min) and would once have
+    // used it for a job whose owner it cannot see.
+    let leader = working(&path).build().unwrap();
+    leader.queue_pause("default").unwrap();
+    leader.start().unwrap();
+    wait_until(&leader, "the leader to lead", || leader.is_leader());
+    let live = working(&path).job_timeout(None).build().unwrap();
+    live.start().unwrap();
+    let id = leader.insert(Noop { n: 1 }, None).unwrap().job.id;
+    let passes = &leader.test_signals().rescuer_pass;
+    passes.init();
+    // Running for two hours, past the 1 h horizon, by a live client.
+    let conn = Connection::open(&path).unwrap();
+    make_running_by(&conn, id, chrono::Duration::hours(2), "{}", 1, live.id());
+    passes.clear();
+    assert!(passes.wait_for(3, DEADLINE), "three rescuer passes");
+    let job = leader.job_get(id).unwrap();
+    assert_eq!((job.state, job.attempt), (JobState::Running, 1), "{job:?}");
+    assert!(job.errors.is_empty());
+}

@@ -269,10 +269,9 @@ impl Client {
             Rescuer::new(
                 inner.db.clone(),
                 m,
-                inner.config.job_timeout,
-                inner.workers.clone(),
                 inner.config.retry_policy.clone(),
                 is_alive,
+                inner.signals.clone(),
             ),
             Cleaner::new(inner.db.clone(), m, inner.signals.clone()),
             PeriodicEnqueuer::new(

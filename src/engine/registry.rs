@@ -20,10 +20,6 @@ pub(crate) trait AnyWorker: Send + Sync {
         control: Arc<JobControl>,
         default_timeout: Option<Duration>,
     ) -> (JobRow, WorkOutcome);
-
-    /// The worker's timeout for this job: `None` when it defers to the
-    /// client's default (or the args no longer decode).
-    fn timeout(&self, row: &JobRow) -> Option<Duration>;
 }
 
 /// Adapts a typed `Worker<A>` to `AnyWorker`.
@@ -50,14 +46,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl<A: JobArgs, W: Worker<A>> AnyWorker for Registered<A, W> {
-    fn timeout(&self, row: &JobRow) -> Option<Duration> {
-        let args: A = decode(&row.args).ok()?;
-        let job = Job::new(args, row.clone(), Arc::new(JobControl::default()));
-        catch_unwind(AssertUnwindSafe(|| self.worker.timeout(&job)))
-            .ok()
-            .flatten()
-    }
-
     fn run(
         &self,
         row: JobRow,

@@ -11,11 +11,10 @@ use chrono::{DateTime, Utc};
 
 use crate::db::jobs;
 use crate::db::{maintenance, Db};
-use crate::engine::WorkerRegistry;
 use crate::error::Result;
 use crate::leader::maintenance::Timer;
 use crate::model::outcome::{self, Outcome, OutcomeRules};
-use crate::model::{time, JobRow, MaintenanceConfig, RetryPolicy};
+use crate::model::{time, JobRow, MaintenanceConfig, RetryPolicy, TestSignals};
 
 /// Whether a client id holds its liveness lock (or is this client).
 pub(crate) type IsAlive = Box<dyn Fn(&str) -> bool + Send>;
@@ -27,32 +26,29 @@ pub(crate) struct Rescuer {
     pub(super) timer: Timer,
     rescue_after: Duration,
     available_within: Duration,
-    default_timeout: Option<Duration>,
-    workers: Arc<WorkerRegistry>,
     retry_policy: Arc<dyn RetryPolicy>,
     is_alive: IsAlive,
+    signals: Arc<TestSignals>,
 }
 
 impl Rescuer {
-    /// A rescuer on `db` with `config`'s interval and horizon. A job's
-    /// timeout comes from its worker in `workers`, else `default_timeout`.
+    /// A rescuer on `db` with `config`'s interval and horizon; `is_alive`
+    /// tells whether a client id is a live riverlite client.
     pub(crate) fn new(
         db: Arc<Db>,
         config: &MaintenanceConfig,
-        default_timeout: Option<Duration>,
-        workers: Arc<WorkerRegistry>,
         retry_policy: Arc<dyn RetryPolicy>,
         is_alive: IsAlive,
+        signals: Arc<TestSignals>,
     ) -> Self {
         Rescuer {
             db,
             timer: Timer::new(config.rescuer_interval),
             rescue_after: config.rescue_stuck_jobs_after,
             available_within: config.scheduler_interval,
-            default_timeout,
-            workers,
             retry_policy,
             is_alive,
+            signals,
         }
     }
 
@@ -76,6 +72,7 @@ impl Rescuer {
                 rescued += 1;
             }
         }
+        self.signals.rescuer_pass.signal();
         Ok(rescued)
     }
 
@@ -87,6 +84,11 @@ impl Rescuer {
     }
 
     /// Why `job` should be rescued now, or `None` to leave it running.
+    ///
+    /// The owner decides: a dead riverlite client's jobs are rescued at once;
+    /// a live riverlite client's never (it handles its own timeouts, and the
+    /// leader need not know the job's kind or timeout); any other owner's (a
+    /// River client sharing the file) past the rescue horizon, as River does.
     fn rescue_reason(&self, job: &JobRow, orphaned: bool, now: DateTime<Utc>) -> Option<String> {
         let owner = job.attempted_by.last().map(String::as_str).unwrap_or("?");
         if orphaned {
@@ -94,20 +96,11 @@ impl Rescuer {
                 "orphaned: client {owner} exited while working the job; rescued"
             ));
         }
-        // Past the horizon, which is never shorter than the job's own
-        // timeout. A job with no timeout is left alone while its owner is
-        // known to be alive; an unknown owner (a River client) gets the horizon.
-        let timeout = self
-            .workers
-            .get(job.kind.as_str())
-            .and_then(|w| w.timeout(job))
-            .or(self.default_timeout)
-            .filter(|t| *t != Duration::MAX);
-        if timeout.is_none() && (self.is_alive)(owner) {
+        if (self.is_alive)(owner) {
             return None;
         }
-        let horizon = timeout.map_or(self.rescue_after, |t| self.rescue_after.max(t));
         let attempted_at = job.attempted_at?;
+        let horizon = self.rescue_after;
         (attempted_at < time::before(now, horizon))
             .then(|| format!("stuck: running for longer than {horizon:?}; rescued"))
     }

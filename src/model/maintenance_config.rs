@@ -45,9 +45,17 @@ pub struct MaintenanceConfig {
     /// How often the rescuer looks for stuck and orphaned running jobs. The
     /// default is [`DEFAULT_RESCUER_INTERVAL`] (30 s).
     pub rescuer_interval: Duration,
-    /// How long a running job may run before it is rescued. The default is
-    /// [`DEFAULT_RESCUE_STUCK_JOBS_AFTER`] (1 h); it is never less than the
-    /// job's own timeout.
+    /// How long a running job of an owner that is not a riverlite client (a
+    /// River client sharing the file) may run before the rescuer makes it
+    /// retryable. The default is [`DEFAULT_RESCUE_STUCK_JOBS_AFTER`] (1 h).
+    ///
+    /// The rescuer goes by the job's owner, the last client in
+    /// `attempted_by`:
+    /// - a live riverlite client (it holds its liveness lock): never rescued;
+    ///   the owner handles its jobs' timeouts itself, cooperatively;
+    /// - a riverlite client that died (its liveness lock is free): rescued at
+    ///   once, without waiting for this horizon;
+    /// - any other owner: rescued once it has run this long.
     pub rescue_stuck_jobs_after: Duration,
     /// How often the cleaner deletes finished jobs past their retention. The
     /// default is [`DEFAULT_CLEANER_INTERVAL`] (30 s).

@@ -85,4 +85,6 @@ pub struct TestSignals {
     pub election_attempted: TestSignal,
     /// The cleaner finished a pass.
     pub cleaner_pass: TestSignal,
+    /// The rescuer finished a pass.
+    pub rescuer_pass: TestSignal,
 }
