@@ -207,13 +207,18 @@ pub(crate) fn insert(
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
         let chunk: Vec<NewJob> = jobs.by_ref().take(INSERT_CHUNK).collect();
-        let mut stmt = if chunk.len() == INSERT_CHUNK {
-            conn.prepare_cached(full_chunk_sql())?
+        // Only the full chunk's statement is cached: one cached statement per
+        // distinct batch size would hold megabytes per connection.
+        let (mut cached, mut fresh);
+        let stmt: &mut rusqlite::Statement<'_> = if chunk.len() == INSERT_CHUNK {
+            cached = conn.prepare_cached(full_chunk_sql())?;
+            &mut cached
         } else {
-            conn.prepare_cached(&insert_sql(chunk.len()))?
+            fresh = conn.prepare(&insert_sql(chunk.len()))?;
+            &mut fresh
         };
         for (i, job) in chunk.iter().enumerate() {
-            bind_job(&mut stmt, i * 12, job, &created_text)?;
+            bind_job(stmt, i * 12, job, &created_text)?;
         }
         let mut inserted: Vec<(i64, Option<Vec<u8>>)> = Vec::with_capacity(chunk.len());
         let mut rows = stmt.raw_query();
