@@ -266,6 +266,7 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
         )
         .build()
         .unwrap();
+    let started = Utc::now() - chrono::Duration::seconds(1);
     client.start().unwrap();
     wait_until(&client, "the run_on_start insert", || {
         report_jobs(&client).len() == 1
@@ -273,9 +274,10 @@ fn periodic_jobs_run_on_start_skip_none_and_change_at_run_time() {
     let job = &report_jobs(&client)[0];
     assert_eq!(job.metadata["periodic"], true);
     assert_eq!(job.metadata["river:periodic_job_id"], "hourly");
-    assert_eq!(
-        job.scheduled_at,
-        hourly.latest_at_or_before(Utc::now()).unwrap()
+    // River's run_on_start: a run now, not the hour's target.
+    assert!(
+        job.scheduled_at >= started && job.scheduled_at <= Utc::now(),
+        "{job:?}"
     );
     made_rx
         .recv_timeout(DEADLINE)
@@ -416,4 +418,31 @@ fn a_live_riverlite_owners_job_is_never_rescued_whatever_the_leaders_timeouts() 
     let job = leader.job_get(id).unwrap();
     assert_eq!((job.state, job.attempt), (JobState::Running, 1), "{job:?}");
     assert!(job.errors.is_empty());
+}
+
+#[test]
+fn run_on_start_inserts_a_run_at_each_election_even_within_one_period() {
+    let (_dir, path) = temp_db();
+    let daily = Schedule::cron("0 0 * * *").unwrap();
+    let build = || {
+        Client::builder(&path)
+            .queue("default", QueueConfig::new(4))
+            .worker(work_fn::<Report, _>(|_| Ok(())))
+            .maintenance(fast())
+            .periodic_job(
+                PeriodicJob::new(daily.clone(), || Some(Report { day: 1 }))
+                    .id("daily")
+                    .run_on_start(true),
+            )
+            .build()
+            .unwrap()
+    };
+    for elections in 1..=2 {
+        let client = build();
+        client.start().unwrap();
+        wait_until(&client, "this election's run", || {
+            report_jobs(&client).len() == elections
+        });
+        client.stop().unwrap();
+    }
 }

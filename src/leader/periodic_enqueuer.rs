@@ -34,6 +34,27 @@ struct Entry {
     next: Option<DateTime<Utc>>,
     /// Set after a failed insert: when to try the same target again.
     retry_at: Option<DateTime<Utc>>,
+    /// The election (or addition) whose `run_on_start` run is not inserted yet.
+    start_pending: Option<DateTime<Utc>>,
+}
+
+/// One run of a periodic job.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    /// The run for a target time, keyed by (id, target).
+    Target(DateTime<Utc>),
+    /// The `run_on_start` run of the election at this time, keyed by (id,
+    /// election): River inserts one at each election, whatever the targets.
+    OnStart(DateTime<Utc>),
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Run::Target(at) => write!(f, "target {at}"),
+            Run::OnStart(at) => write!(f, "the start at {at}"),
+        }
+    }
 }
 
 impl PeriodicEnqueuer {
@@ -67,8 +88,26 @@ impl PeriodicEnqueuer {
         self.sync(now, false);
         let mut inserted = false;
         for entry in self.jobs.values_mut() {
+            if entry.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            if let Some(started) = entry.start_pending {
+                if !enqueue(
+                    &self.db,
+                    &self.insert_defaults,
+                    &entry.job,
+                    Run::OnStart(started),
+                    now,
+                ) {
+                    entry.retry_at = Some(time::after(now, RETRY_FAILED_INSERT));
+                    continue;
+                }
+                entry.start_pending = None;
+                entry.retry_at = None;
+                inserted = true;
+            }
             let Some(due) = entry.next else { continue };
-            if due > now || entry.retry_at.is_some_and(|at| at > now) {
+            if due > now {
                 continue;
             }
             // After a stall, only the latest missed target runs.
@@ -78,7 +117,13 @@ impl PeriodicEnqueuer {
                 .latest_at_or_before(now)
                 .unwrap_or(due)
                 .max(due);
-            if enqueue(&self.db, &self.insert_defaults, job, target, now) {
+            if enqueue(
+                &self.db,
+                &self.insert_defaults,
+                job,
+                Run::Target(target),
+                now,
+            ) {
                 entry.next = job.schedule.next_after(target);
                 entry.retry_at = None;
                 inserted = true;
@@ -126,10 +171,17 @@ impl PeriodicEnqueuer {
             let mut entry = Entry {
                 next: job.schedule.next_after(now),
                 retry_at: None,
+                start_pending: job.run_on_start.then_some(now),
                 job,
             };
-            if let Some(target) = self.start_target(&entry.job, now, elected) {
-                if enqueue(&self.db, &self.insert_defaults, &entry.job, target, now) {
+            if let Some(target) = self.catch_up_target(&entry.job, now, elected) {
+                if enqueue(
+                    &self.db,
+                    &self.insert_defaults,
+                    &entry.job,
+                    Run::Target(target),
+                    now,
+                ) {
                     self.wake_producers();
                 } else {
                     // Keep the start target and try it again shortly.
@@ -141,19 +193,19 @@ impl PeriodicEnqueuer {
         }
     }
 
-    /// The target to insert when a job starts: the current one for
-    /// `run_on_start`; for a new leader, the latest one missed since the
-    /// job's last run (an id makes the insert idempotent across leaders).
-    fn start_target(
+    /// The target to insert when a new leader starts a job with an id that
+    /// has no `run_on_start`: the latest one missed since the job's last run
+    /// (the id makes the insert idempotent across leaders).
+    fn catch_up_target(
         &self,
         job: &PeriodicJob,
         now: DateTime<Utc>,
         elected: bool,
     ) -> Option<DateTime<Utc>> {
-        let latest = job.schedule.latest_at_or_before(now)?;
         if job.run_on_start {
-            return Some(latest);
+            return None;
         }
+        let latest = job.schedule.latest_at_or_before(now)?;
         let id = job.id.as_deref().filter(|_| elected)?;
         let last = self
             .db
@@ -165,13 +217,13 @@ impl PeriodicEnqueuer {
     }
 }
 
-/// Inserts one run of `job` for `target`; returns false if it should be
-/// tried again (the constructor panicked or the insert failed).
+/// Inserts one run of `job`; returns false if it should be tried again
+/// (the insert failed for a passing reason).
 fn enqueue(
     db: &Db,
     defaults: &InsertOpts,
     job: &PeriodicJob,
-    target: DateTime<Utc>,
+    target: Run,
     now: DateTime<Utc>,
 ) -> bool {
     let constructed = catch_unwind(AssertUnwindSafe(|| (job.constructor)()));
@@ -211,11 +263,14 @@ fn insert_run(
     defaults: &InsertOpts,
     job: &PeriodicJob,
     params: InsertManyParams,
-    target: DateTime<Utc>,
+    run: Run,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut opts = params.opts.unwrap_or_default();
-    opts.scheduled_at = Some(target);
+    opts.scheduled_at = match run {
+        Run::Target(target) => Some(target),
+        Run::OnStart(_) => None,
+    };
     let mut metadata = opts
         .metadata
         .take()
@@ -237,7 +292,10 @@ fn insert_run(
     )?;
     if let Some(id) = &job.id {
         (row.unique_key, row.unique_states) = {
-            let (key, states) = unique::periodic_unique_key(id, target);
+            let (key, states) = match run {
+                Run::Target(target) => unique::periodic_unique_key(id, target),
+                Run::OnStart(elected) => unique::run_on_start_key(id, elected),
+            };
             (Some(key), Some(states))
         };
     }

@@ -81,7 +81,10 @@ impl PeriodicJob {
         self
     }
 
-    /// Insert the current target at once when the client becomes leader.
+    /// Insert one run at once each time a client becomes leader (and when
+    /// the job is added to a leading client), as River does. That run is not
+    /// a target's: it is scheduled now, keyed by the election, and leaves the
+    /// targets' schedule alone (a restart within a period inserts it again).
     pub fn run_on_start(mut self, run_on_start: bool) -> Self {
         self.run_on_start = run_on_start;
         self

@@ -92,6 +92,16 @@ pub(crate) fn periodic_unique_key(id: &str, target: DateTime<Utc>) -> (Vec<u8>, 
     (Sha256::digest(key.as_bytes()).to_vec(), u8::MAX)
 }
 
+/// The unique key of the `run_on_start` run of one election (or addition
+/// of the job at `started`): one per start, never a target's key.
+pub(crate) fn run_on_start_key(id: &str, started: DateTime<Utc>) -> (Vec<u8>, u8) {
+    let key = format!(
+        "&periodic_job_id={id}&run_on_start={}",
+        started.to_rfc3339_opts(SecondsFormat::Micros, true)
+    );
+    (Sha256::digest(key.as_bytes()).to_vec(), u8::MAX)
+}
+
 /// The args object with its top-level keys sorted and values kept as encoded.
 fn sorted_args(args: &str) -> Result<String> {
     let map: std::collections::BTreeMap<&str, &RawValue> = serde_json::from_str(args)?;
