@@ -16,13 +16,18 @@ impl JobArgs for Ping {
 const DEADLINE: Duration = Duration::from_secs(30);
 const CHILD_DIR: &str = "RIVERLITE_TEST_PATHS_DIR";
 
-/// Builds a working client on `path`, inserts a job, starts, and waits for it.
-fn works_a_job(path: impl AsRef<Path>) {
-    let client = Client::builder(path)
+/// A working client on `path` with one queue of Ping jobs.
+fn ping_client(path: impl AsRef<Path>) -> Client {
+    Client::builder(path)
         .queue("default", QueueConfig::new(1))
         .worker(work_fn::<Ping, _>(|_| Ok(())))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Builds a working client on `path`, inserts a job, starts, and waits for it.
+fn works_a_job(path: impl AsRef<Path>) {
+    let client = ping_client(path);
     let completed = client.subscribe(&[EventKind::JobCompleted]);
     client.insert(Ping {}, None).unwrap();
     client.start().unwrap();
@@ -68,11 +73,7 @@ fn child_relative_path() {
     };
     let dir = Path::new(&dir);
     std::env::set_current_dir(dir.join("a")).unwrap();
-    let client = Client::builder("jobs.db")
-        .queue("default", QueueConfig::new(1))
-        .worker(work_fn::<Ping, _>(|_| Ok(())))
-        .build()
-        .unwrap();
+    let client = ping_client("jobs.db");
     std::env::set_current_dir(dir.join("b")).unwrap();
     let completed = client.subscribe(&[EventKind::JobCompleted]);
     client.insert(Ping {}, None).unwrap();
