@@ -496,3 +496,44 @@ fn a_client_id_held_by_a_live_client_cannot_be_started() {
     second.start().unwrap();
     second.stop().unwrap();
 }
+
+#[test]
+fn an_overlapping_restart_with_the_same_id_keeps_the_new_clients_lock_file() {
+    let (_dir, path) = temp_db();
+    let build = || {
+        Client::builder(&path)
+            .id("restarted")
+            .queue("default", QueueConfig::new(1))
+            .worker(work_fn::<Noop, _>(|_| Ok(())))
+            .build()
+            .unwrap()
+    };
+    let old = build();
+    old.start().unwrap();
+    let new = build();
+    std::thread::scope(|scope| {
+        let stopping = scope.spawn(|| old.stop().unwrap());
+        // As a restart script would: retry until the old run has stopped.
+        let start = std::time::Instant::now();
+        loop {
+            match new.start() {
+                Ok(()) => break,
+                Err(Error::ClientIdInUse(_)) => assert!(start.elapsed() < DEADLINE),
+                Err(e) => panic!("{e}"),
+            }
+            std::thread::yield_now();
+        }
+        stopping.join().unwrap();
+    });
+    let lock = format!(
+        "{}.clients/restarted.lock",
+        path.canonicalize().unwrap().display()
+    );
+    assert!(
+        std::path::Path::new(&lock).exists(),
+        "the new client's liveness file must survive the old one's stop"
+    );
+    // And it is live: a third client with the id is refused.
+    assert!(matches!(build().start(), Err(Error::ClientIdInUse(_))));
+    new.stop().unwrap();
+}

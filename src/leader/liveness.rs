@@ -76,10 +76,33 @@ impl LivenessLock {
         Ok(LivenessLock { path, file })
     }
 
-    /// A clean stop: remove the file, then unlock.
+    /// A clean stop: remove the file, then unlock. Only this lock's own
+    /// file is removed: in an overlapping restart with the same id, the path
+    /// may already name the new process's file.
     pub(crate) fn release(self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.still_names_our_file() {
+            let _ = std::fs::remove_file(&self.path);
+        }
         drop(self.file);
+    }
+
+    /// Whether `path` is still the file this lock holds (same device and inode).
+    fn still_names_our_file(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match (std::fs::metadata(&self.path), self.file.metadata()) {
+                (Ok(at_path), Ok(ours)) => {
+                    at_path.dev() == ours.dev() && at_path.ino() == ours.ino()
+                }
+                _ => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            // Elsewhere a locked file cannot be replaced by a rename.
+            true
+        }
     }
 
     /// Unlocks but leaves the file, marking this client dead: the leader
