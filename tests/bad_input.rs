@@ -367,3 +367,41 @@ fn pausing_or_resuming_an_invalid_queue_name_is_rejected() {
     let err = rejected(&path, &client, |c| c.queue_resume("Bad Name"));
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
 }
+
+#[test]
+fn concurrent_writers_each_fail_within_about_busy_timeout_of_a_held_lock() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path)
+        .busy_timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    // Another process's writer holds the lock throughout.
+    let mut other = riverlite::rusqlite::Connection::open(&path).unwrap();
+    let held = other
+        .transaction_with_behavior(riverlite::rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let start = std::time::Instant::now();
+    let slowest = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..5)
+            .map(|_| {
+                scope.spawn(|| {
+                    let err = client.insert(email("a@example.com"), None).unwrap_err();
+                    assert!(matches!(err, Error::Busy(_)), "{err:?}");
+                    start.elapsed()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .max()
+            .unwrap()
+    });
+    drop(held);
+    // Queued one after another, the fifth used to fail after 5 x 500 ms.
+    assert!(
+        slowest < std::time::Duration::from_millis(2_000),
+        "the slowest writer failed after {slowest:?}"
+    );
+    assert_eq!(job_count(&path), 0);
+}

@@ -8,8 +8,8 @@ pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod queues;
 
+use crossbeam_channel::{Receiver, Sender};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
@@ -38,7 +38,8 @@ pub(crate) struct DbOptions {
 pub(crate) struct Db {
     pool: SqlitePool,
     busy_timeout: Duration,
-    write_lock: Mutex<()>,
+    /// The in-process write lock: a channel holding one token.
+    write_token: (Sender<()>, Receiver<()>),
     file: Option<PathBuf>,
 }
 
@@ -187,7 +188,7 @@ impl Db {
         let db = Db {
             pool,
             busy_timeout: opts.busy_timeout,
-            write_lock: Mutex::new(()),
+            write_token: write_token(),
             file,
         };
         if memory {
@@ -212,7 +213,7 @@ impl Db {
         Ok(Db {
             pool,
             busy_timeout: opts.busy_timeout,
-            write_lock: Mutex::new(()),
+            write_token: write_token(),
             file: file.filter(|f| !f.is_empty()).map(PathBuf::from),
         })
     }
@@ -236,27 +237,69 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
-    fn lock_writes(&self) -> MutexGuard<'_, ()> {
-        // A panic while holding this lock poisons nothing we rely on: the
-        // guarded state is the database, which rolled back.
-        self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    /// Takes the in-process write lock, waiting at most `busy_timeout`.
+    /// The time left of that budget is what SQLite may then wait for other
+    /// processes' locks, so a call fails within about `busy_timeout` however
+    /// many of this process's threads wait to write.
+    fn lock_writes(&self) -> Result<WriteGuard<'_>> {
+        let deadline = Instant::now() + self.busy_timeout;
+        self.write_token.1.recv_deadline(deadline).map_err(|_| {
+            Error::Busy(format!(
+                "this process's other writers held the database for longer than busy_timeout ({:?})",
+                self.busy_timeout
+            ))
+        })?;
+        Ok(WriteGuard { db: self, deadline })
     }
 
     /// Runs `f` on a connection while holding the in-process write lock,
     /// outside any transaction (for PRAGMAs such as checkpoints).
     pub(crate) fn exclusive<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let _guard = self.lock_writes();
+        let _guard = self.lock_writes()?;
         f(&*self.conn()?)
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits it.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits it, all
+    /// within `busy_timeout` of waiting for locks.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let _guard = self.lock_writes();
+        let guard = self.lock_writes()?;
         let mut conn = self.conn()?;
+        let left = guard.deadline.saturating_duration_since(Instant::now());
+        conn.busy_timeout(left.max(Duration::from_millis(1)))?;
+        let out = Self::in_transaction(&mut conn, f);
+        conn.busy_timeout(self.busy_timeout)?;
+        out
+    }
+
+    fn in_transaction<T>(
+        conn: &mut Connection,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// A channel holding the one token of the in-process write lock.
+fn write_token() -> (Sender<()>, Receiver<()>) {
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    let _ = sender.try_send(());
+    (sender, receiver)
+}
+
+/// Holds the in-process write lock; gives the token back when dropped
+/// (also when a writer panics: the database rolled back, nothing to poison).
+struct WriteGuard<'a> {
+    db: &'a Db,
+    /// When this write's `busy_timeout` budget ends.
+    deadline: Instant,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.db.write_token.0.try_send(());
     }
 }
 
