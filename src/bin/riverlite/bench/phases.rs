@@ -221,9 +221,9 @@ pub(super) fn burn_down(
     let mut progress = Progress::new("work", total, "worked");
     let start = Instant::now();
     client.start()?;
-    wait_for_worked(probe, total, |worked| progress.update(worked, worked))?;
+    // Ends at the last outcome's event, not at a progress tick.
+    outcomes.wait_for_with_progress(client, total, |done| progress.update(done, probe.worked()))?;
     progress.finish();
-    outcomes.wait_for(client, total)?;
     Ok(Rate {
         jobs: total,
         elapsed: start.elapsed(),
@@ -256,18 +256,39 @@ impl Outcomes {
     /// Events a full channel dropped count too (the client counts them), so
     /// a slow reader never waits for an event that will not come.
     pub(super) fn wait_for(&mut self, client: &Client, total: u64) -> CliResult {
-        while self.seen + client.dropped_events() < total {
-            match self.events.recv_timeout(STALL_TIMEOUT) {
-                Ok(_) => self.seen += 1,
-                Err(_) => {
-                    return Err(Failure::msg(format!(
-                        "job outcomes were not written within {} s of the jobs being worked",
-                        STALL_TIMEOUT.as_secs()
-                    )))
+        self.wait_for_with_progress(client, total, |_| {})
+    }
+
+    /// Like [`Outcomes::wait_for`], calling `on_tick` with the count every
+    /// [`TICK`]; fails if no outcome is written for [`STALL_TIMEOUT`].
+    pub(super) fn wait_for_with_progress(
+        &mut self,
+        client: &Client,
+        total: u64,
+        mut on_tick: impl FnMut(u64),
+    ) -> CliResult {
+        let mut last_tick = Instant::now();
+        let mut last_outcome = Instant::now();
+        loop {
+            let done = self.seen + client.dropped_events();
+            if done >= total {
+                return Ok(());
+            }
+            if last_tick.elapsed() >= TICK {
+                on_tick(done);
+                last_tick = Instant::now();
+            }
+            match self.events.recv_timeout(TICK) {
+                Ok(_) => {
+                    self.seen += 1;
+                    last_outcome = Instant::now();
                 }
+                Err(_) if last_outcome.elapsed() > STALL_TIMEOUT => {
+                    return Err(stalled(done, total));
+                }
+                Err(_) => {}
             }
         }
-        Ok(())
     }
 }
 
