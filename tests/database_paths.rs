@@ -25,9 +25,13 @@ fn ping_client(path: impl AsRef<Path>) -> Client {
         .unwrap()
 }
 
-/// Builds a working client on `path`, inserts a job, starts, and waits for it.
+/// Builds a working client on `path` and works one job with it.
 fn works_a_job(path: impl AsRef<Path>) {
-    let client = ping_client(path);
+    work_one_job(&ping_client(path));
+}
+
+/// Inserts a job, starts `client`, waits for the job, and stops.
+fn work_one_job(client: &Client) {
     let completed = client.subscribe(&[EventKind::JobCompleted]);
     client.insert(Ping {}, None).unwrap();
     client.start().unwrap();
@@ -75,11 +79,7 @@ fn child_relative_path() {
     std::env::set_current_dir(dir.join("a")).unwrap();
     let client = ping_client("jobs.db");
     std::env::set_current_dir(dir.join("b")).unwrap();
-    let completed = client.subscribe(&[EventKind::JobCompleted]);
-    client.insert(Ping {}, None).unwrap();
-    client.start().unwrap();
-    completed.recv_timeout(DEADLINE).expect("the job completes");
-    client.stop().unwrap();
+    work_one_job(&client);
 }
 
 #[test]

@@ -475,16 +475,15 @@ mod tests {
         }
     }
 
+    /// The update for `outcome` of `row`, with no cancel request.
+    fn decided(row: &JobRow, outcome: &WorkOutcome, now: DateTime<Utc>) -> JobUpdate {
+        decide(row, Outcome::Worked(outcome), false, &rules(), now)
+    }
+
     #[test]
     fn retry_times_follow_the_policy_and_the_worker() {
         let now = Utc::now();
-        let second = decide(
-            &row(2, 25, 1),
-            Outcome::Worked(&failed("x".into())),
-            false,
-            &rules(),
-            now,
-        );
+        let second = decided(&row(2, 25, 1), &failed("x".into()), now);
         let delay = (second.scheduled_at.unwrap() - now).num_milliseconds();
         assert!(
             (14_400..=17_600).contains(&delay),
@@ -496,26 +495,14 @@ mod tests {
             next_retry: Some(at),
             ..failed("x".into())
         };
-        let update = decide(
-            &row(1, 25, 0),
-            Outcome::Worked(&chosen),
-            false,
-            &rules(),
-            now,
-        );
+        let update = decided(&row(1, 25, 0), &chosen, now);
         assert_eq!(update.scheduled_at, Some(at));
     }
 
     #[test]
     fn a_late_cancel_request_turns_a_retry_into_cancelled_when_written() {
         let now = Utc::now();
-        let update = decide(
-            &row(1, 25, 0),
-            Outcome::Worked(&failed("x".into())),
-            false,
-            &rules(),
-            now,
-        );
+        let update = decided(&row(1, 25, 0), &failed("x".into()), now);
         assert_eq!(update.event_for(JobState::Available), EventKind::JobFailed);
         assert_eq!(
             update.event_for(JobState::Cancelled),
