@@ -315,6 +315,67 @@ fn a_row_with_values_riverlite_cannot_read_does_not_stall_its_queue() {
     wait_for_state(&client, fine, JobState::Completed);
 }
 
+#[test]
+fn rows_with_malformed_json_are_discarded_naming_the_column_and_the_queue_keeps_working() {
+    let (_dir, path) = temp_db();
+    let inserter = Client::builder(&path).build().unwrap();
+    // Each bad row comes first in line, so a claim that fails on it would
+    // take the good jobs down with it.
+    let first = InsertOpts {
+        priority: Some(1),
+        ..Default::default()
+    };
+    let bad = [
+        ("args", "'{\"n\": oops'"),
+        ("metadata", "'{not json'"),
+        ("attempted_by", "x'00ff'"),
+    ]
+    .map(|(column, value)| {
+        let id = inserter
+            .insert(Noop { n: 1 }, Some(first.clone()))
+            .unwrap()
+            .job
+            .id;
+        riverlite::rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                &format!("UPDATE river_job SET {column} = {value} WHERE id = ?1"),
+                [id],
+            )
+            .unwrap();
+        (column, id)
+    });
+    let good: Vec<i64> = (0..3)
+        .map(|n| inserter.insert(Noop { n }, None).unwrap().job.id)
+        .collect();
+
+    let client = working_client(&path, |_| Ok(()));
+    for id in good {
+        wait_for_state(&client, id, JobState::Completed);
+    }
+    for (column, id) in bad {
+        let job = wait_for_state(&client, id, JobState::Discarded);
+        let errors: Vec<&str> = job.errors.iter().map(|e| e.error.as_str()).collect();
+        assert_eq!(errors.len(), 1, "{column}: {errors:?}");
+        assert!(
+            errors[0].contains(&format!("column {column} is not valid JSON")),
+            "{column}: {errors:?}"
+        );
+    }
+    // The row still reads, showing what it holds.
+    let (_, args_id) = bad[0];
+    assert_eq!(client.job_get(args_id).unwrap().args, "{\"n\": oops");
+    assert_eq!(
+        client
+            .job_list(riverlite::JobListParams::default())
+            .unwrap()
+            .jobs
+            .len(),
+        6,
+        "every row lists"
+    );
+}
+
 /// Args with no fields: serializes to JSON `null`.
 #[derive(Serialize, Deserialize)]
 struct Cleanup;

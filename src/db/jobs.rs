@@ -11,10 +11,52 @@ use crate::model::{
     JobListParams, JobRow, JobState, JobUpdate, NewJob,
 };
 
+/// A JSON column as JSON text, or its raw value as text when it is not
+/// valid JSON (or JSONB): `json()` would fail the whole statement, so one bad
+/// row would break every query that returns it, a queue's claim included.
+macro_rules! json_or_raw {
+    ($column:literal) => {
+        concat!(
+            "iif(json_valid(",
+            $column,
+            ", 10), json(",
+            $column,
+            "), CAST(",
+            $column,
+            " AS TEXT))"
+        )
+    };
+}
+
 /// The columns every job query returns, in `job_from_row` order.
-pub(crate) const JOB_COLUMNS: &str = "id, json(args), attempt, attempted_at, json(attempted_by), \
-     created_at, json(errors), finalized_at, kind, max_attempts, json(metadata), priority, queue, \
-     state, scheduled_at, json(tags), unique_key, unique_states";
+pub(crate) const JOB_COLUMNS: &str = concat!(
+    "id, ",
+    json_or_raw!("args"),
+    ", attempt, attempted_at, ",
+    json_or_raw!("attempted_by"),
+    ", created_at, ",
+    json_or_raw!("errors"),
+    ", finalized_at, kind, max_attempts, ",
+    json_or_raw!("metadata"),
+    ", priority, queue, state, scheduled_at, ",
+    json_or_raw!("tags"),
+    ", unique_key, unique_states"
+);
+
+/// The first of a claimed row's JSON columns that a job cannot run without
+/// and that holds malformed JSON, or NULL. Follows [`JOB_COLUMNS`] in a claim.
+const UNREADABLE_COLUMN: &str = "CASE WHEN NOT json_valid(args, 10) THEN 1 \
+     WHEN NOT json_valid(metadata, 10) THEN 10 WHEN NOT json_valid(attempted_by, 10) THEN 4 END";
+
+/// The column names of [`JOB_COLUMNS`] that [`UNREADABLE_COLUMN`] may name.
+fn column_name(index: usize) -> &'static str {
+    match index {
+        1 => "args",
+        4 => "attempted_by",
+        10 => "metadata",
+        _ => "a JSON column",
+    }
+}
 
 fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, msg.into())
@@ -37,6 +79,12 @@ fn lenient<T>(row: &Row<'_>, col: usize, what: &str, value: Option<T>, raw: &str
 /// A timestamp column's text; another type (an INTEGER or REAL some other
 /// writer stored) reads as unreadable text, so it decodes leniently too.
 fn timestamp_text(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<String>> {
+    lossy_text(row, col)
+}
+
+/// A column as text, whatever it holds: text that is not UTF-8 is repaired,
+/// and another type reads as its debug form.
+fn lossy_text(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<String>> {
     Ok(match row.get_ref(col)? {
         rusqlite::types::ValueRef::Null => None,
         rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
@@ -60,9 +108,9 @@ fn json_column<T: serde::de::DeserializeOwned + Default>(
     row: &Row<'_>,
     col: usize,
 ) -> rusqlite::Result<T> {
-    Ok(match row.get_ref(col)?.as_str_or_null()? {
+    Ok(match lossy_text(row, col)? {
         None => T::default(),
-        Some(s) => lenient(row, col, "JSON", serde_json::from_str(s).ok(), s).unwrap_or_default(),
+        Some(s) => lenient(row, col, "JSON", serde_json::from_str(&s).ok(), &s).unwrap_or_default(),
     })
 }
 
@@ -71,7 +119,7 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
     let state: String = row.get(13)?;
     Ok(JobRow {
         id: row.get(0)?,
-        args: row.get(1)?,
+        args: lossy_text(row, 1)?.unwrap_or_default(),
         attempt: row.get(2)?,
         attempted_at: opt_timestamp(row, 3)?,
         attempted_by: json_column(row, 4)?,
@@ -319,11 +367,11 @@ pub(crate) fn list(conn: &Connection, params: &JobListParams) -> Result<JobListP
         clauses.push(if params.tags_match_all {
             format!(
                 "NOT EXISTS (SELECT 1 FROM json_each(?{n}) wanted WHERE wanted.value NOT IN \
-                 (SELECT value FROM json_each(river_job.tags)))"
+                 (SELECT value FROM json_each(iif(json_valid(river_job.tags, 10), river_job.tags, '[]'))))"
             )
         } else {
             format!(
-                "EXISTS (SELECT 1 FROM json_each(river_job.tags) t WHERE t.value IN \
+                "EXISTS (SELECT 1 FROM json_each(iif(json_valid(river_job.tags, 10), river_job.tags, '[]')) t WHERE t.value IN \
                  (SELECT value FROM json_each(?{n})))"
             )
         });
@@ -445,38 +493,73 @@ pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<JobCount
     Ok(out)
 }
 
+/// A claimed job, and why it cannot run if its row is unreadable.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    /// The row as claimed.
+    pub row: JobRow,
+    /// Which JSON column is malformed, and what it holds: such a job is
+    /// never run (see `Outcome::Unreadable`).
+    pub unreadable: Option<String>,
+}
+
+/// Raw values quoted in an unreadable row's error are cut to this many characters.
+const RAW_QUOTED: usize = 200;
+
+fn claimed_from_row(row: &Row<'_>) -> rusqlite::Result<Claimed> {
+    let unreadable = match row.get::<_, Option<u8>>(18)? {
+        None => None,
+        Some(col) => {
+            let col = usize::from(col);
+            let raw = lossy_text(row, col)?.unwrap_or_default();
+            let raw: String = raw.chars().take(RAW_QUOTED).collect();
+            Some(format!(
+                "column {} is not valid JSON: {raw:?}",
+                column_name(col)
+            ))
+        }
+    };
+    Ok(Claimed {
+        row: job_from_row(row)?,
+        unreadable,
+    })
+}
+
 /// Claims up to `limit` due jobs of `queue` for `client_id`, unless the queue
 /// is paused, in one statement. Rows come back sorted by (priority,
 /// scheduled_at, id), since `RETURNING` has no set order.
+///
+/// A row with malformed JSON is claimed like any other (its `attempted_by`
+/// left as it is), and comes back marked unreadable: failing the statement
+/// instead would fail every claim of the queue.
 pub(crate) fn claim(
     conn: &Connection,
     queue: &str,
     client_id: &str,
     limit: usize,
     now: DateTime<Utc>,
-) -> Result<Vec<JobRow>> {
+) -> Result<Vec<Claimed>> {
     let sql = format!(
         "UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = ?3, \
-           attempted_by = jsonb_insert( \
-             CASE WHEN json_array_length(attempted_by) >= 100 THEN jsonb_remove(attempted_by, '$[0]') \
-                  ELSE coalesce(attempted_by, jsonb('[]')) END, '$[#]', ?4) \
+           attempted_by = CASE WHEN json_valid(attempted_by, 10) IS 0 THEN attempted_by \
+             ELSE jsonb_insert( \
+               CASE WHEN json_array_length(attempted_by) >= 100 THEN jsonb_remove(attempted_by, '$[0]') \
+                    ELSE coalesce(attempted_by, jsonb('[]')) END, '$[#]', ?4) END \
          WHERE id IN ( \
            SELECT id FROM river_job \
            WHERE state = 'available' AND queue = ?1 AND scheduled_at <= ?3 \
              AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ?1 AND paused_at IS NOT NULL) \
            ORDER BY priority, scheduled_at, id LIMIT ?2) \
-         RETURNING {JOB_COLUMNS}"
+         RETURNING {JOB_COLUMNS}, {UNREADABLE_COLUMN}"
     );
     let mut jobs = conn
         .prepare_cached(&sql)?
         .query_map(
             params![queue, limit as i64, time::format(now), client_id],
-            job_from_row,
+            claimed_from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    jobs.sort_unstable_by(|a, b| {
-        (a.priority, a.scheduled_at, a.id).cmp(&(b.priority, b.scheduled_at, b.id))
-    });
+    jobs.sort_unstable_by_key(|c| (c.row.priority, c.row.scheduled_at, c.row.id));
     Ok(jobs)
 }
 
@@ -529,9 +612,11 @@ pub(crate) fn complete(
            scheduled_at = CASE WHEN {take_alternative} THEN scheduled_at \
                                ELSE coalesce(?4, scheduled_at) END, \
            errors = CASE WHEN ?6 IS NULL THEN errors \
+                         WHEN json_valid(errors, 10) IS 0 THEN jsonb_array(jsonb(?6)) \
                          ELSE jsonb_insert(coalesce(errors, jsonb('[]')), '$[#]', jsonb(?6)) END, \
            attempt = CASE WHEN ?7 THEN attempt - 1 ELSE attempt END, \
            metadata = CASE \
+             WHEN json_valid(metadata, 10) IS 0 THEN metadata \
              WHEN ?7 THEN \
                jsonb_set(metadata, '$.snoozes', coalesce(metadata ->> 'snoozes', 0) + 1) \
              WHEN ?8 THEN jsonb_set(metadata, '$.\"river:rescue_count\"', \
@@ -579,9 +664,10 @@ pub(crate) fn complete(
 /// made at or after the attempt started. A request made before (the job was
 /// cancelled, then retried, by riverlite or by River) belongs to an earlier
 /// attempt. A time that does not parse counts as a request, so a cancel is
-/// never lost.
-const CANCEL_REQUESTED: &str = "(metadata ->> 'cancel_attempted_at' IS NOT NULL AND \
-     coalesce(julianday(metadata ->> 'cancel_attempted_at') >= julianday(attempted_at), 1))";
+/// never lost; metadata that is not JSON records none.
+const CANCEL_REQUESTED: &str = "(CASE WHEN json_valid(metadata, 10) THEN \
+     metadata ->> 'cancel_attempted_at' IS NOT NULL AND \
+     coalesce(julianday(metadata ->> 'cancel_attempted_at') >= julianday(attempted_at), 1) END)";
 
 /// Marks plain completions in one statement; returns the (id, attempt)
 /// pairs written. `id IN ids` finds the rows by primary key (the unary `+`

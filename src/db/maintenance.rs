@@ -55,7 +55,8 @@ pub(crate) fn rescue_candidates(
 ) -> Result<Vec<JobRow>> {
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM river_job WHERE state = 'running' AND (attempted_at < ?1 \
-           OR attempted_by ->> '$[#-1]' IN (SELECT value FROM json_each(?2)))"
+           OR iif(json_valid(attempted_by, 10), attempted_by ->> '$[#-1]', NULL) \
+              IN (SELECT value FROM json_each(?2)))"
     );
     let rows = conn
         .prepare_cached(&sql)?
@@ -104,7 +105,8 @@ pub(crate) fn last_periodic_run(
     let last: Option<String> = conn
         .prepare_cached(
             "SELECT max(scheduled_at) FROM river_job \
-             WHERE kind = ?1 AND metadata ->> '$.\"river:periodic_job_id\"' = ?2",
+             WHERE kind = ?1 AND iif(json_valid(metadata, 10), \
+               metadata ->> '$.\"river:periodic_job_id\"', NULL) = ?2",
         )?
         .query_row(params![kind, id], |r| r.get(0))?;
     Ok(last.as_deref().and_then(time::parse))

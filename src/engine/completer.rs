@@ -28,8 +28,8 @@ pub(crate) struct Completion {
     pub producer_index: usize,
     /// The row as claimed (after the worker ran, with its final `attempt`).
     pub row: JobRow,
-    /// What the worker returned.
-    pub outcome: WorkOutcome,
+    /// What the worker returned, or why the job was not run.
+    pub outcome: Attempted,
     /// Someone called `job_cancel` on the job while it ran.
     pub cancel_requested: bool,
     /// The claim's token, handed back with the id when the outcome is written.
@@ -38,6 +38,15 @@ pub(crate) struct Completion {
     pub started: Instant,
     /// When `work` returned.
     pub finished: Instant,
+}
+
+/// What became of a claimed job.
+pub(crate) enum Attempted {
+    /// A worker ran it (or it failed before running, for want of a worker).
+    Worked(WorkOutcome),
+    /// Its row cannot be read (malformed JSON; the reason says where), so it
+    /// was never run.
+    Unreadable(String),
 }
 
 /// Writes job outcomes in batches, then frees the producers' capacity and
@@ -99,7 +108,10 @@ impl Completer {
         let updates: Vec<JobUpdate> = batch
             .iter()
             .map(|c| {
-                let outcome = Outcome::Worked(&c.outcome);
+                let outcome = match &c.outcome {
+                    Attempted::Worked(worked) => Outcome::Worked(worked),
+                    Attempted::Unreadable(why) => Outcome::Unreadable { why },
+                };
                 outcome::decide(&c.row, outcome, c.cancel_requested, &rules, now)
             })
             .collect();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::db::Db;
-use crate::engine::completer::Completion;
+use crate::engine::completer::{Attempted, Completion};
 use crate::engine::registry::WorkerRegistry;
 use crate::error::Error;
 use crate::model::timing::GROW_AFTER;
@@ -201,7 +201,7 @@ fn work_loop(pool: &Arc<PoolShared>) {
         let completion = Completion {
             producer_index: pool.producer_index,
             row,
-            outcome,
+            outcome: Attempted::Worked(outcome),
             cancel_requested: control.cancel_requested(),
             claim: control.claim(),
             started,

@@ -6,11 +6,12 @@ use std::time::Instant;
 use chrono::Utc;
 use crossbeam_channel::{select, Receiver};
 
-use crate::db::jobs;
+use crate::db::jobs::{self, Claimed};
+use crate::engine::completer::{Attempted, Completion};
 use crate::engine::pool::{WorkerContext, WorkerPool};
 use crate::engine::running::RunningJobs;
 use crate::model::timing::{CANCEL_CHECK_INTERVAL, FETCH_COOLDOWN};
-use crate::model::JobControl;
+use crate::model::{JobControl, JobRow};
 
 /// Channels a producer listens on.
 pub(crate) struct ProducerChannels {
@@ -151,17 +152,49 @@ impl Producer {
         let controls: Vec<Arc<JobControl>> = {
             let mut running = self.running.lock();
             jobs.iter()
-                .map(|row| {
+                .map(|claimed| {
                     let control = Arc::new(JobControl::for_new_claim());
-                    running.insert(row.id, control.clone());
+                    running.insert(claimed.row.id, control.clone());
                     control
                 })
                 .collect()
         };
-        for (row, control) in jobs.into_iter().zip(controls) {
-            pool.dispatch(row, control);
+        for (claimed, control) in jobs.into_iter().zip(controls) {
+            match claimed {
+                Claimed {
+                    row,
+                    unreadable: None,
+                } => pool.dispatch(row, control),
+                Claimed {
+                    row,
+                    unreadable: Some(why),
+                } => self.skip_unreadable(row, &control, why),
+            }
         }
         full
+    }
+
+    /// Hands a job whose row cannot be read straight to the completer, which
+    /// discards it: no worker could run it, and it must not hold up the queue.
+    fn skip_unreadable(&self, row: JobRow, control: &JobControl, why: String) {
+        log::error!(
+            "riverlite: job {} ({}) cannot be read and is discarded: {why}",
+            row.id,
+            row.kind
+        );
+        let now = Instant::now();
+        let completion = Completion {
+            producer_index: self.index,
+            row,
+            outcome: Attempted::Unreadable(why),
+            cancel_requested: false,
+            claim: control.claim(),
+            started: now,
+            finished: now,
+        };
+        if self.context.completer.send(completion).is_err() {
+            log::error!("riverlite: the completer is gone; the rescuer will recover this job");
+        }
     }
 
     fn min_claim(&self) -> usize {

@@ -15,6 +15,7 @@
 //! | a cancel request (`job_cancel`) and a failure | `cancelled` | error appended, `finalized_at` |
 //! | a cancel request and a snooze | `cancelled` | `finalized_at`; the snoozed attempt is still given back |
 //! | rescued (stuck, or its client died) | `retryable`; `discarded` at `max_attempts`; `cancelled` if requested | error appended, `river:rescue_count` + 1 |
+//! | unreadable (a JSON column of the row is malformed), claimed but not run | `discarded` | error naming the column, `finalized_at` |
 //!
 //! A cancel request the owner had not seen yet when the outcome was decided
 //! still wins over a retry or snooze: every update that would run the job
@@ -43,6 +44,12 @@ pub(crate) enum Outcome<'a> {
         reason: &'a str,
         /// Its client died, so it runs again at once.
         orphaned: bool,
+    },
+    /// The claimed row cannot be read (a JSON column holds malformed
+    /// JSON), so it was never run: running it again would fail the same way.
+    Unreadable {
+        /// Which column, and what it holds.
+        why: &'a str,
     },
 }
 
@@ -185,6 +192,14 @@ pub(crate) fn decide(
                 (message, worked.next_retry)
             }
         },
+        Outcome::Unreadable { why } => {
+            return JobUpdate {
+                state: JobState::Discarded,
+                error: error(format!("discarded without running: {why}")),
+                event: EventKind::JobFailed,
+                ..update
+            };
+        }
         Outcome::Rescued { reason, .. } if cancel_requested => {
             return JobUpdate {
                 state: JobState::Cancelled,
@@ -508,6 +523,22 @@ mod tests {
             update.event_for(JobState::Cancelled),
             EventKind::JobCancelled
         );
+    }
+
+    #[test]
+    fn an_unreadable_row_is_discarded_with_the_reason() {
+        let why = "column metadata is not valid JSON: \"{oops\"";
+        let update = decide(
+            &row(1, 25, 0),
+            Outcome::Unreadable { why },
+            false,
+            &rules(),
+            Utc::now(),
+        );
+        assert_eq!(update.state, JobState::Discarded);
+        assert_eq!(update.event, EventKind::JobFailed);
+        assert!(update.finalized_at.is_some() && update.scheduled_at.is_none());
+        assert!(update.error.is_some_and(|e| e.error.contains(why)));
     }
 
     #[test]
