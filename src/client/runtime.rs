@@ -32,6 +32,8 @@ pub(super) struct Runtime {
     liveness: Option<LivenessLock>,
     /// Set by the completer if it gave up writing outcomes.
     outcomes_lost: Arc<AtomicBool>,
+    /// Tells the completer the client is stopping (see `Completer::stopping`).
+    completer_stopping: Arc<AtomicBool>,
     /// The token this run's worker threads carry (see `is_worker_thread_of`).
     owner: usize,
 }
@@ -101,6 +103,7 @@ impl Client {
             done_txs,
         );
         let outcomes_lost = completer.outcomes_lost();
+        let completer_stopping = completer.stopping();
         let mut threads = vec![spawn("riverlite-completer", move || {
             completer.run(completion_rx)
         })?];
@@ -135,6 +138,7 @@ impl Client {
             threads,
             liveness,
             outcomes_lost,
+            completer_stopping,
             owner,
         });
         Ok(())
@@ -174,6 +178,12 @@ impl Client {
     /// their outcomes to be written, then returns. With a `stop_timeout`
     /// configured, returns `Error::StopTimeout` naming the jobs still running
     /// once it passes (the rescuer recovers them if the process exits).
+    ///
+    /// While a client runs, an outcome the database refuses (another process
+    /// holds the write lock) is kept and retried until it is written. During
+    /// a stop, an outcome still refused after one more wait of `busy_timeout`
+    /// is left: its job stays `running`, and the stop releases this client's
+    /// liveness lock, so the leader rescues the job at once.
     ///
     /// Called from inside one of this client's own jobs (directly, or by
     /// dropping the last `Client` there), `stop` cannot wait for that job:
@@ -224,6 +234,10 @@ impl Runtime {
     /// if any) and their outcomes, then releases the liveness lock.
     fn finish(self, timeout: Option<Duration>) -> Result<()> {
         drop(self.stop);
+        // A stop must end, and an outcome the database refuses (another
+        // process holds the write lock) might never pass: from now on each
+        // gets one more try, after which the rescuer takes its job.
+        self.completer_stopping.store(true, Ordering::SeqCst);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let waited = match deadline {
             Some(deadline) => self

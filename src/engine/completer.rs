@@ -13,7 +13,7 @@ use crate::db::jobs::{self, Written};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::model::outcome::{self, Outcome, OutcomeRules};
-use crate::model::timing::{COMPLETER_GIVE_UP_AFTER, COMPLETER_MAX_BACKOFF};
+use crate::model::timing::COMPLETER_MAX_BACKOFF;
 use crate::model::{
     time, Event, EventBus, EventKind, JobRow, JobState, JobStats, JobUpdate, RetryPolicy,
     WorkOutcome,
@@ -62,6 +62,9 @@ pub(crate) struct Completer {
     /// Set when outcomes could not be written (those jobs stay `running`
     /// for the rescuer), so a stop keeps this client's liveness file.
     outcomes_lost: Arc<AtomicBool>,
+    /// Set when a stop begins: from then on, an outcome the database still
+    /// refuses after one more try is left to the rescuer.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Completer {
@@ -82,12 +85,19 @@ impl Completer {
             available_within,
             done,
             outcomes_lost: Arc::new(AtomicBool::new(false)),
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Turns true if outcomes could not be written.
     pub(crate) fn outcomes_lost(&self) -> Arc<AtomicBool> {
         self.outcomes_lost.clone()
+    }
+
+    /// Set to true to make refused outcomes give up after one more try
+    /// (see [`Completer::write_retrying`]).
+    pub(crate) fn stopping(&self) -> Arc<AtomicBool> {
+        self.stopping.clone()
     }
 
     /// Runs until every sender of `rx` is gone, then returns.
@@ -161,31 +171,27 @@ impl Completer {
     /// Writes a batch: what was written for each update (nothing where the
     /// guard let it pass or the write was given up).
     fn write(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Written> {
-        let deadline = Instant::now() + COMPLETER_GIVE_UP_AFTER;
-        match self.write_retrying(updates, now, deadline) {
+        match self.write_retrying(updates, now) {
             Ok(states) => states,
             // Some row cannot be written: write them one by one, so that
             // one bad row does not hold back the others.
             Err(e) if updates.len() > 1 && e.is_caused_by_data() => updates
                 .iter()
-                .flat_map(|u| self.write_or_give_up(std::slice::from_ref(u), now, deadline))
+                .flat_map(|u| self.write_or_give_up(std::slice::from_ref(u), now))
                 .collect(),
             Err(e) => self.give_up(updates, &e),
         }
     }
 
-    fn write_or_give_up(
-        &self,
-        updates: &[JobUpdate],
-        now: DateTime<Utc>,
-        deadline: Instant,
-    ) -> Vec<Written> {
-        self.write_retrying(updates, now, deadline)
+    fn write_or_give_up(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Written> {
+        self.write_retrying(updates, now)
             .unwrap_or_else(|e| self.give_up(updates, &e))
     }
 
-    /// Past COMPLETER_GIVE_UP_AFTER those jobs stay `running`; the client's stop then
-    /// leaves its liveness file for the rescuer, which recovers them.
+    /// Only for outcomes the database cannot take (an error caused by the
+    /// data), or refuses during a stop: those jobs stay `running`, and the
+    /// stop leaves this client's liveness file unlocked for the rescuer,
+    /// which recovers them at once.
     fn give_up(&self, updates: &[JobUpdate], e: &Error) -> Vec<Written> {
         self.outcomes_lost.store(true, Ordering::SeqCst);
         log::error!(
@@ -196,22 +202,27 @@ impl Completer {
     }
 
     /// Retries what may pass (a lock held by another process, an exhausted
-    /// pool, an I/O error) until `deadline`; errors caused by the data
-    /// return at once.
-    fn write_retrying(
-        &self,
-        updates: &[JobUpdate],
-        now: DateTime<Utc>,
-        deadline: Instant,
-    ) -> Result<Vec<Written>> {
+    /// pool, an I/O error) for as long as the client runs: its jobs keep
+    /// their place (and their capacity) until the outcome is written, since
+    /// no rescuer recovers the jobs of a live client. Once the client is
+    /// stopping, one more refusal ends it. Errors caused by the data return
+    /// at once.
+    fn write_retrying(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Result<Vec<Written>> {
         let mut backoff = Duration::from_millis(10);
+        let mut refusals = 0u64;
         loop {
+            let last_try = self.stopping.load(Ordering::SeqCst);
             match self.db.write(|tx| jobs::complete(tx, updates, now)) {
-                Err(e) if !e.is_caused_by_data() && Instant::now() < deadline => {
-                    log::warn!(
-                        "riverlite: writing {} job outcomes failed, retrying: {e}",
-                        updates.len()
-                    );
+                Err(e) if !e.is_caused_by_data() && !last_try => {
+                    refusals += 1;
+                    // Once per doubling, so a lock held for an hour logs a dozen lines.
+                    if refusals.is_power_of_two() {
+                        log::warn!(
+                            "riverlite: writing {} job outcome(s) refused {refusals} time(s), \
+                             still retrying: {e}",
+                            updates.len()
+                        );
+                    }
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(COMPLETER_MAX_BACKOFF);
                 }

@@ -11,7 +11,6 @@
 //! | [`FETCH_COOLDOWN`] | 20 ms | engine: producer | how long a small claim waits for capacity to gather |
 //! | [`GROW_AFTER`] | 2 ms | engine: worker pool | how long jobs wait with no idle thread before the pool grows |
 //! | [`COMPLETER_MAX_BACKOFF`] | 1 s | engine: completer | the longest pause between retries of an outcome the database refuses |
-//! | [`COMPLETER_GIVE_UP_AFTER`] | 60 s | engine: completer | how long a refused outcome is retried before the job is left to the rescuer |
 //! | [`LEADER_TTL`] | 15 s | leader | how long the `river_leader` lease lasts without a refresh |
 //! | [`LEADER_REFRESH`] | 5 s | leader | how often the leader extends its lease |
 //! | [`RETRY_FAILED_INSERT`] | 1 s | leader: periodic enqueuer | how soon a periodic insert that failed for a passing reason is tried again |
@@ -39,10 +38,6 @@ pub(crate) const GROW_AFTER: Duration = Duration::from_millis(2);
 /// The longest pause between two attempts to write outcomes the database
 /// refuses for a passing reason (locked, pool exhausted, I/O).
 pub(crate) const COMPLETER_MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-/// How long the completer keeps retrying outcomes the database refuses
-/// before it gives up and leaves those jobs to the rescuer.
-pub(crate) const COMPLETER_GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
 /// How long the `river_leader` record stays valid without a refresh. River
 /// clients sharing the file see a live leader and defer to it.
