@@ -195,6 +195,22 @@ fn the_rescuer_recovers_jobs_stuck_past_the_horizon() {
     assert_eq!(client.job_get(ids[3]).unwrap().state, JobState::Running);
 }
 
+/// Several services may share one file, each working its own kinds: that
+/// the leader has no worker for a kind says nothing about the job.
+#[test]
+fn a_rescued_job_of_a_kind_the_leader_does_not_know_is_retried_not_discarded() {
+    let (_dir, path) = temp_db();
+    let client = working(&path).build().unwrap();
+    let id = client.insert(common::Count { n: 1 }, None).unwrap().job.id;
+    let conn = Connection::open(&path).unwrap();
+    make_running(&conn, id, chrono::Duration::hours(2), "{}", 1);
+    client.start().unwrap();
+
+    let rescued = wait_for_state(&client, id, JobState::Retryable);
+    assert_eq!(rescued.metadata["river:rescue_count"], 1);
+    assert_eq!(rescued.kind, "count");
+}
+
 #[test]
 fn the_cleaner_deletes_finished_jobs_past_their_retention() {
     let (_dir, path) = temp_db();

@@ -56,6 +56,12 @@ pub struct MaintenanceConfig {
     /// - a riverlite client that died (its liveness lock is free): rescued at
     ///   once, without waiting for this horizon;
     /// - any other owner: rescued once it has run this long.
+    ///
+    /// A rescued job is retried (or discarded at its `max_attempts`, or
+    /// cancelled if that was asked for) whatever its kind, even one the
+    /// leader has no worker for. River's rescuer discards such a job; here
+    /// several services may share one file, each working its own kinds, so
+    /// the leader's workers say nothing about whether the kind exists.
     pub rescue_stuck_jobs_after: Duration,
     /// How often the cleaner deletes finished jobs past their retention. The
     /// default is [`DEFAULT_CLEANER_INTERVAL`] (30 s).
