@@ -95,3 +95,137 @@ fn a_stop_that_cannot_write_an_outcome_leaves_the_job_to_the_rescuer_at_once() {
     assert_eq!(job.attempted_by, ["owner", "heir"]);
     heir.stop().unwrap();
 }
+
+#[test]
+fn chaos_sigkilled_workers_lose_no_job_and_run_none_twice_outside_a_rescue() {
+    common::run_example(
+        "chaos",
+        &[
+            " 0 of 20000 jobs lost",
+            " 0 attempts started twice",
+            " 0 run again without a rescue",
+            "integrity_check ok",
+        ],
+    );
+}
+
+const STRESS_DB: &str = "RIVERLITE_TEST_STRESS_DB";
+const STRESS_PROCESSES: usize = 8;
+/// Each process inserts this many jobs one by one, and after every tenth
+/// a batch of STRESS_BATCH more, while it works jobs.
+const STRESS_SINGLES: i64 = 500;
+const STRESS_BATCH: i64 = 50;
+const STRESS_PER_PROCESS: i64 = STRESS_SINGLES + STRESS_SINGLES / 10 * STRESS_BATCH;
+const STRESS_JOBS: i64 = STRESS_PER_PROCESS * STRESS_PROCESSES as i64;
+/// Eight processes on two cores: generous.
+const STRESS_DEADLINE: Duration = Duration::from_secs(240);
+
+fn worked_file(path: &Path, pid: u32) -> std::path::PathBuf {
+    path.with_file_name(format!("worked-{pid}.txt"))
+}
+
+fn completed_jobs(client: &Client) -> i64 {
+    let counts = client.job_counts().expect("job_counts");
+    counts
+        .iter()
+        .filter(|c| c.state == JobState::Completed)
+        .map(|c| c.count)
+        .sum()
+}
+
+/// One process of the stress test (the test binary re-executes itself):
+/// inserts and works jobs until every process's jobs are done, then writes
+/// the ids it worked. Any error, `Busy` included, fails the process.
+#[test]
+#[ignore = "entry point of the stress test's processes"]
+fn stress_process_entry() {
+    let Ok(path) = std::env::var(STRESS_DB) else {
+        return;
+    };
+    let worked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = worked.clone();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(10))
+        .worker(work_fn::<Noop, _>(move |job| {
+            record.lock().unwrap().push(job.id);
+            Ok(())
+        }))
+        .build()
+        .expect("build");
+    client.start().expect("start");
+    for n in 0..STRESS_SINGLES {
+        client.insert(Noop { n }, None).expect("insert");
+        if n % 10 == 9 {
+            let batch = (0..STRESS_BATCH)
+                .map(|n| riverlite::InsertManyParams::new(Noop { n }))
+                .collect();
+            client.insert_many(batch).expect("insert_many");
+        }
+    }
+    common::wait_until_within(&client, "every job completed", STRESS_DEADLINE, || {
+        completed_jobs(&client) == STRESS_JOBS
+    });
+    client.stop().expect("stop");
+    let ids: Vec<String> = worked.lock().unwrap().iter().map(i64::to_string).collect();
+    std::fs::write(
+        worked_file(Path::new(&path), std::process::id()),
+        ids.join("\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn eight_processes_share_one_file_without_busy_and_run_each_job_once() {
+    let (_dir, path) = temp_db();
+    // The schema exists before the processes race to open the file.
+    let reader = Client::builder(&path).build().unwrap();
+    let children: Vec<std::process::Child> = (0..STRESS_PROCESSES)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "stress_process_entry", "--include-ignored"])
+                .env(STRESS_DB, &path)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut worked: Vec<i64> = Vec::new();
+    for child in children {
+        let pid = child.id();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "process {pid} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let ids = std::fs::read_to_string(worked_file(&path, pid)).unwrap();
+        worked.extend(ids.lines().map(|l| l.parse::<i64>().unwrap()));
+    }
+
+    worked.sort_unstable();
+    let distinct = {
+        let mut d = worked.clone();
+        d.dedup();
+        d
+    };
+    assert_eq!(distinct.len() as i64, STRESS_JOBS, "distinct jobs worked");
+    assert_eq!(worked.len(), distinct.len(), "no job worked twice");
+    assert_eq!(completed_jobs(&reader), STRESS_JOBS);
+    let conn = raw(&path);
+    let first_attempts: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM river_job WHERE state = 'completed' AND attempt = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        first_attempts, STRESS_JOBS,
+        "each completed on its first attempt"
+    );
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}

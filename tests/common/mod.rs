@@ -133,11 +133,21 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// `client`'s database (by any connection or process), and panics with
 /// `what` once DEADLINE passes. No sleeping: every condition a test waits on
 /// becomes true through a commit, and each commit wakes the wait.
-pub fn wait_until(client: &Client, what: &str, mut condition: impl FnMut() -> bool) {
+pub fn wait_until(client: &Client, what: &str, condition: impl FnMut() -> bool) {
+    wait_until_within(client, what, DEADLINE, condition);
+}
+
+/// Like [`wait_until`], with a deadline of `within`.
+pub fn wait_until_within(
+    client: &Client,
+    what: &str,
+    within: Duration,
+    mut condition: impl FnMut() -> bool,
+) {
     let start = Instant::now();
     let mut commits = riverlite::testing::CommitWaiter::of(client).expect("a file database");
     while !condition() {
-        let left = DEADLINE.saturating_sub(start.elapsed());
+        let left = within.saturating_sub(start.elapsed());
         assert!(!left.is_zero(), "timed out waiting for {what}");
         commits.wait(left).expect("watching the database");
     }
@@ -199,4 +209,38 @@ where
         .worker(riverlite::work_fn::<Noop, _>(work))
         .build()
         .unwrap()
+}
+
+/// An example's binary, which `cargo test` builds beside the test binaries
+/// (`target/<profile>/examples/`); built here if it is missing.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
+}
+
+/// Runs example `name`, which must succeed, and checks that its output
+/// contains each of `expected`.
+pub fn run_example(name: &str, expected: &[&str]) {
+    let output = std::process::Command::new(example(name)).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in expected {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
 }
