@@ -1,10 +1,13 @@
--- riverlite's schema: River's SQLite format, migration line `main`, version 7.
+-- riverlite's schema: River's SQLite format, migration line `main`, version 8.
 --
--- This is the whole schema as it stands after River's main migrations 1-7, in
+-- This is the whole schema as it stands after River's main migrations 1-8, in
 -- one piece. riverlite applies it (include_str!) to an empty database inside
--- one BEGIN IMMEDIATE transaction, then records (main, 1..7) in
+-- one BEGIN IMMEDIATE transaction, then records (main, 1..8) in
 -- river_migration. Column names, types, defaults, CHECK constraints and index
 -- names are River's, so River clients in other languages can share the file.
+--
+-- A file at version 7 is worked as it is; migrating it to 8 rebuilds the
+-- river_job part below (between its markers) and copies every row over.
 --
 -- Timestamps are UTC text 'YYYY-MM-DD HH:MM:SS.fff' (SQLite's
 -- datetime('now','subsec')); they compare correctly as text.
@@ -21,9 +24,10 @@ CREATE TABLE river_migration (
     PRIMARY KEY (line, version)
 );
 
+-- >>> river_job
 -- The jobs. One row per job, whatever its state.
 CREATE TABLE river_job (
-    id integer PRIMARY KEY,                         -- rowid alias, increasing
+    id integer PRIMARY KEY AUTOINCREMENT,           -- never handed out twice (version 8)
     args blob NOT NULL DEFAULT (jsonb('{}')),       -- the job's args (JSONB object)
     attempt integer NOT NULL DEFAULT 0,             -- attempts started so far
     attempted_at timestamp,                         -- when the last attempt started
@@ -75,15 +79,17 @@ CREATE UNIQUE INDEX river_job_unique_idx ON river_job (unique_key)
             WHEN 'scheduled' THEN unique_states & (1 << 7)
             ELSE 0
         END >= 1;
+-- <<< river_job
 
--- The elected leader, for visibility (riverlite elects through a file lock;
--- the holder keeps expires_at in the future so River clients defer to it).
+-- River's leader lease. riverlite processes choose among themselves through a
+-- file lock, and the lock holder leads only while it also holds this lease,
+-- taken and refreshed as River's clients do, so the two never lead at once.
 CREATE TABLE river_leader (
     elected_at timestamp NOT NULL,
     expires_at timestamp NOT NULL,
     leader_id text NOT NULL,
-    name text PRIMARY KEY NOT NULL DEFAULT 'default',
-    CONSTRAINT name_length CHECK (name = 'default'),
+    name text PRIMARY KEY NOT NULL DEFAULT 'default' CHECK (name = 'default'),
+    CONSTRAINT name_length CHECK (length(name) > 0 AND length(name) < 128),
     CONSTRAINT leader_id_length CHECK (length(leader_id) > 0 AND length(leader_id) < 128)
 );
 
@@ -96,8 +102,7 @@ CREATE TABLE river_queue (
     updated_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 
--- River's notification outbox (riverlite wakes through PRAGMA data_version
--- instead, but keeps the table so the format stays River's).
+-- River's notification outbox: inserts, queue and job control, leadership.
 CREATE TABLE river_notification (
     id integer PRIMARY KEY AUTOINCREMENT,
     created_at timestamp NOT NULL DEFAULT (datetime('now', 'subsec')),

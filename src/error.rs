@@ -71,8 +71,10 @@ pub enum Error {
         known: i64,
     },
 
-    /// The database is not (fully) migrated and `.migrate(false)` was set.
-    #[error("the database is not migrated (found {found:?}, need version {need}): run `riverlite migrate` or build with .migrate(true)")]
+    /// The database is not migrated far enough: empty with `.migrate(false)`,
+    /// or at a `main` version older than riverlite works (7), which it does
+    /// not migrate from.
+    #[error("the database is not migrated far enough ({}; riverlite needs main version {need} or later): run `riverlite migrate` on a new file, or River's migrations on an old one", found_version(*.found))]
     NotMigrated {
         /// The `main` version found, if any.
         found: Option<i64>,
@@ -200,5 +202,12 @@ impl From<rusqlite::Error> for Error {
 impl From<r2d2::Error> for Error {
     fn from(err: r2d2::Error) -> Self {
         Error::Pool(err.to_string())
+    }
+}
+
+fn found_version(found: Option<i64>) -> String {
+    match found {
+        Some(v) => format!("it is at main version {v}"),
+        None => "it has no River schema".into(),
     }
 }

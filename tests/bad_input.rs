@@ -326,14 +326,14 @@ fn a_newer_schema_is_reported() {
     drop(client);
     common::raw(&path)
         .execute(
-            "INSERT INTO river_migration (line, version) VALUES ('main', 8)",
+            "INSERT INTO river_migration (line, version) VALUES ('main', 9)",
             [],
         )
         .unwrap();
     let before = dump(&path);
     let err = Client::builder(&path).build().unwrap_err();
     assert!(
-        matches!(err, Error::SchemaTooNew { found: 8, .. }),
+        matches!(err, Error::SchemaTooNew { found: 9, .. }),
         "{err:?}"
     );
     assert_eq!(dump(&path), before);

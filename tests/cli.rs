@@ -78,16 +78,37 @@ fn assert_one_line_error(assert: assert_cmd::assert::Assert) -> String {
 fn migrate_creates_the_schema_and_status_lists_versions() {
     let (_dir, path) = temp_db();
     let out = stdout_of(&path, &["migrate"]);
-    assert!(out.contains("main: 1, 2, 3, 4, 5, 6, 7"), "{out}");
+    assert!(out.contains("main: 1, 2, 3, 4, 5, 6, 7, 8"), "{out}");
     assert!(path.exists());
     let status = stdout_of(&path, &["migrate", "--status"]);
-    assert_eq!(status, "main: 1, 2, 3, 4, 5, 6, 7\n");
+    assert_eq!(status, "main: 1, 2, 3, 4, 5, 6, 7, 8\n");
     // Migrating again changes nothing.
     stdout_of(&path, &["migrate"]);
     assert_eq!(
         stdout_of(&path, &["migrate", "--status"]),
+        "main: 1, 2, 3, 4, 5, 6, 7, 8\n"
+    );
+}
+
+#[test]
+fn a_version_7_file_is_read_as_it_is_and_migrate_brings_it_to_8() {
+    let (_dir, path) = migrated();
+    let ids = insert_jobs(&path);
+    common::make_version_7(&path);
+    assert_eq!(
+        stdout_of(&path, &["migrate", "--status"]),
         "main: 1, 2, 3, 4, 5, 6, 7\n"
     );
+    let listed = stdout_of(&path, &["jobs", "list"]);
+    assert!(listed.contains(&ids[2].to_string()), "{listed}");
+    assert_eq!(
+        stdout_of(&path, &["migrate", "--status"]),
+        "main: 1, 2, 3, 4, 5, 6, 7\n",
+        "reading changed nothing"
+    );
+    let out = stdout_of(&path, &["migrate"]);
+    assert!(out.contains("main: 1, 2, 3, 4, 5, 6, 7, 8"), "{out}");
+    assert_eq!(state_of(&path, ids[2]), JobState::Available);
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! Proves that riverlite creates River's SQLite schema (main line, version 7), migrates a new file exactly once, and leaves an existing database alone.
+//! Proves that riverlite creates River's SQLite schema (main line, version 8), works a version 7 file as it is or upgrades it, migrates a new file exactly once, and leaves an existing database alone.
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 
-use common::{dump_table, email, migrations, raw, temp_db};
+use common::{
+    dump_table, email, fingerprint, fixture_json, make_version_7, migrations, raw, temp_db,
+};
 use riverlite::rusqlite::Connection;
 use riverlite::{Client, Error};
 
@@ -34,34 +35,23 @@ fn data_version(conn: &Connection) -> i64 {
         .expect("data_version")
 }
 
+fn main_migrations_to(version: i64) -> Vec<(String, i64)> {
+    (1..=version).map(|v| ("main".to_string(), v)).collect()
+}
+
 fn main_migrations() -> Vec<(String, i64)> {
-    (1..=7).map(|v| ("main".to_string(), v)).collect()
+    main_migrations_to(8)
 }
 
 #[test]
 fn a_new_database_has_rivers_schema() {
     let (_dir, path) = temp_db();
     let _client = Client::builder(&path).build().unwrap();
-
-    let manifest = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new("python3")
-        .arg(format!("{manifest}/tests/fixtures/fingerprint.py"))
-        .arg(&path)
-        .output()
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "fingerprint.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let actual: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let fixture = std::fs::read(format!("{manifest}/tests/fixtures/river_sqlite_v7.json")).unwrap();
-    let expected: serde_json::Value = serde_json::from_slice(&fixture).unwrap();
-    assert_eq!(actual, expected);
+    assert_eq!(fingerprint(&path), fixture_json("river_sqlite_v8.json"));
 }
 
 #[test]
-fn a_new_database_records_main_migrations_1_to_7() {
+fn a_new_database_records_main_migrations_1_to_8() {
     let (_dir, path) = temp_db();
     let _client = Client::builder(&path).build().unwrap();
     assert_eq!(migrations(&path), main_migrations());
@@ -140,7 +130,7 @@ fn a_newer_schema_is_refused_and_left_untouched() {
     drop(Client::builder(&path).build().unwrap());
     raw(&path)
         .execute(
-            "INSERT INTO river_migration (line, version) VALUES ('main', 8)",
+            "INSERT INTO river_migration (line, version) VALUES ('main', 9)",
             [],
         )
         .unwrap();
@@ -152,10 +142,11 @@ fn a_newer_schema_is_refused_and_left_untouched() {
     assert!(
         matches!(
             &err,
-            Error::SchemaTooNew { line, found: 8, known: 7 } if line == "main"
+            Error::SchemaTooNew { line, found: 9, known: 8 } if line == "main"
         ),
         "{err:?}"
     );
+    assert!(err.to_string().contains("version 9"), "{err}");
     assert_eq!(
         data_version(&watcher),
         version_before,
@@ -187,4 +178,71 @@ fn clients_built_at_once_on_a_new_file_migrate_it_once() {
         .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
         .unwrap();
     assert_eq!(auto_vacuum, 2, "incremental");
+}
+
+/// A file at version 7 with three jobs, the last one deleted.
+fn version_7_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = temp_db();
+    let client = Client::builder(&path).build().unwrap();
+    for to in ["a@example.com", "b@example.com", "c@example.com"] {
+        client.insert(email(to), None).unwrap();
+    }
+    client.job_delete(3).unwrap();
+    drop(client);
+    make_version_7(&path);
+    assert_eq!(fingerprint(&path), fixture_json("river_sqlite_v7.json"));
+    (dir, path)
+}
+
+#[test]
+fn a_version_7_file_is_worked_as_it_is_without_migrations() {
+    let (_dir, path) = version_7_file();
+    let client = Client::builder(&path).migrate(false).build().unwrap();
+    let id = client.insert(email("d@example.com"), None).unwrap().job.id;
+    assert_eq!(
+        client.job_get(id).unwrap().args,
+        r#"{"to":"d@example.com"}"#
+    );
+    drop(client);
+    assert_eq!(migrations(&path), main_migrations_to(7));
+    assert_eq!(fingerprint(&path), fixture_json("river_sqlite_v7.json"));
+}
+
+#[test]
+fn build_brings_a_version_7_file_to_8_keeping_every_job() {
+    let (_dir, path) = version_7_file();
+    let before = dump_table(&raw(&path), "river_job");
+    let client = Client::builder(&path).build().unwrap();
+    assert_eq!(migrations(&path), main_migrations());
+    assert_eq!(fingerprint(&path), fixture_json("river_sqlite_v8.json"));
+    assert_eq!(dump_table(&raw(&path), "river_job"), before);
+
+    // From now on the largest id is never handed out again once deleted.
+    let id = client.insert(email("d@example.com"), None).unwrap().job.id;
+    client.job_delete(id).unwrap();
+    let next = client.insert(email("e@example.com"), None).unwrap().job.id;
+    assert_eq!(next, id + 1);
+}
+
+#[test]
+fn a_file_older_than_version_7_is_not_migrated_and_names_the_version() {
+    let (_dir, path) = temp_db();
+    drop(Client::builder(&path).build().unwrap());
+    raw(&path)
+        .execute("DELETE FROM river_migration WHERE version >= 7", [])
+        .unwrap();
+    for migrate in [false, true] {
+        let err = Client::builder(&path).migrate(migrate).build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NotMigrated {
+                    found: Some(6),
+                    need: 7
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("version 6"), "{err}");
+    }
 }

@@ -244,3 +244,62 @@ pub fn run_example(name: &str, expected: &[&str]) {
         );
     }
 }
+
+/// River's schema fingerprint of the database at `path`, by
+/// `tests/fixtures/fingerprint.py` (River's own format check).
+pub fn fingerprint(path: &Path) -> serde_json::Value {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let output = std::process::Command::new("python3")
+        .arg(format!("{manifest}/tests/fixtures/fingerprint.py"))
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "fingerprint.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A JSON file from `tests/fixtures/`.
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read(format!("{manifest}/tests/fixtures/{name}")).unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
+/// Turns a riverlite (version 8) database into one at River's main version
+/// 7, as River 0.40 to 0.47 left it: `river_job` without AUTOINCREMENT, and
+/// no version 8 in `river_migration`. Its rows keep their ids.
+pub fn make_version_7(path: &Path) {
+    let conn = raw(path);
+    let create: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'river_job'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let indexes: Vec<String> = conn
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'river_job' AND sql IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let create_v7 = create.replace("PRIMARY KEY AUTOINCREMENT", "PRIMARY KEY");
+    assert_ne!(create, create_v7, "river_job had AUTOINCREMENT");
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE river_job RENAME TO river_job_v8;
+         {create_v7};
+         INSERT INTO river_job SELECT * FROM river_job_v8;
+         DROP TABLE river_job_v8;
+         {};
+         DELETE FROM river_migration WHERE line = 'main' AND version = 8;
+         COMMIT;",
+        indexes.join(";\n")
+    ))
+    .unwrap();
+}

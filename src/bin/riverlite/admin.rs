@@ -47,7 +47,7 @@ fn status(target: &Target, out: &mut dyn Write) -> CliResult {
     }
 }
 
-/// One line per migration line: `main: 1, 2, 3, 4, 5, 6, 7`.
+/// One line per migration line: `main: 1, 2, 3, 4, 5, 6, 7, 8`.
 fn write_versions(client: &Client, out: &mut dyn Write) -> CliResult {
     let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for riverlite::Migration { line, version, .. } in client.migrations()? {
