@@ -102,7 +102,7 @@ pub use model::maintenance_config::{
     DEFAULT_RESCUER_INTERVAL, DEFAULT_RESCUE_STUCK_JOBS_AFTER, DEFAULT_SCHEDULER_INTERVAL,
 };
 pub use model::periodic_job::{PeriodicJob, PeriodicJobHandle};
-pub use model::retry::{DefaultRetryPolicy, RetryPolicy};
+pub use model::retry::{DefaultRetryPolicy, RetryPolicy, MAX_RETRY_DELAY};
 pub use model::rows::{JobCount, LeaderRow, Migration, QueueRow};
 pub use model::schedule::Schedule;
 pub use model::work_error::WorkError;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
+use super::stored_time_cmp;
 use crate::error::{Error, Result};
 use crate::model::time;
 use crate::model::{
@@ -386,9 +387,16 @@ pub(crate) fn list(conn: &Connection, params: &JobListParams) -> Result<JobListP
         let n = values.len();
         clauses.push(match params.order_by {
             JobListOrderBy::Id => format!("id {cmp} ?{n}"),
+            // The cursor row's stored text, where it still exists: the
+            // order is the column's text order, whatever form another
+            // driver wrote it in.
             JobListOrderBy::ScheduledAt => {
                 values.push(Value::Text(time::format(cursor.scheduled_at)));
-                format!("(scheduled_at, id) {cmp} (?{}, ?{n})", n + 1)
+                format!(
+                    "(scheduled_at, id) {cmp} (coalesce((SELECT scheduled_at FROM river_job \
+                     WHERE id = ?{n}), ?{}), ?{n})",
+                    n + 1
+                )
             }
         });
     }
@@ -427,17 +435,18 @@ pub(crate) fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<J
     if job.state.is_finalized() {
         return Ok(job);
     }
-    let now = time::format(now);
+    // River writes and parses the request's time in RFC 3339.
     let sql = format!(
         "UPDATE river_job SET \
-           metadata = jsonb_set(metadata, '$.cancel_attempted_at', ?2), \
+           metadata = jsonb_set(metadata, '$.cancel_attempted_at', ?3), \
            state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END, \
            finalized_at = CASE WHEN state = 'running' THEN finalized_at ELSE ?2 END \
          WHERE id = ?1 RETURNING {JOB_COLUMNS}"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![id, now], job_from_row)?)
+    Ok(conn.prepare_cached(&sql)?.query_row(
+        params![id, time::format(now), time::format_rfc3339(now)],
+        job_from_row,
+    )?)
 }
 
 /// Makes a job available now, unless it is running (then it is returned
@@ -547,10 +556,11 @@ pub(crate) fn claim(
                     ELSE coalesce(attempted_by, jsonb('[]')) END, '$[#]', ?4) END \
          WHERE id IN ( \
            SELECT id FROM river_job \
-           WHERE state = 'available' AND queue = ?1 AND scheduled_at <= ?3 \
+           WHERE state = 'available' AND queue = ?1 AND {due} \
              AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ?1 AND paused_at IS NOT NULL) \
            ORDER BY priority, scheduled_at, id LIMIT ?2) \
-         RETURNING {JOB_COLUMNS}, {UNREADABLE_COLUMN}"
+         RETURNING {JOB_COLUMNS}, {UNREADABLE_COLUMN}",
+        due = stored_time_cmp("scheduled_at", "<=", "?3")
     );
     let mut jobs = conn
         .prepare_cached(&sql)?

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use super::jobs::{job_from_row, JOB_COLUMNS};
+use super::stored_time_cmp;
 use crate::error::Result;
 use crate::model::{time, JobRow, JobState};
 
@@ -16,11 +17,13 @@ pub(crate) fn schedule_due(
     limit: usize,
 ) -> Result<(usize, usize)> {
     let now = time::format(now);
+    let sql = format!(
+        "SELECT id FROM river_job WHERE state IN ('retryable', 'scheduled') AND {} \
+         ORDER BY scheduled_at, id LIMIT ?2",
+        stored_time_cmp("scheduled_at", "<=", "?1")
+    );
     let due: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM river_job WHERE state IN ('retryable', 'scheduled') AND scheduled_at <= ?1 \
-             ORDER BY scheduled_at, id LIMIT ?2",
-        )?
+        .prepare_cached(&sql)?
         .query_map(params![now, limit as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if due.is_empty() {
@@ -54,9 +57,10 @@ pub(crate) fn rescue_candidates(
     dead_clients: &[String],
 ) -> Result<Vec<JobRow>> {
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM river_job WHERE state = 'running' AND (attempted_at < ?1 \
+        "SELECT {JOB_COLUMNS} FROM river_job WHERE state = 'running' AND ({stuck} \
            OR iif(json_valid(attempted_by, 10), attempted_by ->> '$[#-1]', NULL) \
-              IN (SELECT value FROM json_each(?2)))"
+              IN (SELECT value FROM json_each(?2)))",
+        stuck = stored_time_cmp("attempted_at", "<", "?1")
     );
     let rows = conn
         .prepare_cached(&sql)?
@@ -78,12 +82,16 @@ pub(crate) fn delete_finalized(
     before: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM river_job WHERE id IN (SELECT id FROM river_job \
-               WHERE state = ?1 AND finalized_at < ?2 LIMIT ?3)",
-        )?
-        .execute(params![state.as_str(), time::format(before), limit as i64])?)
+    let sql = format!(
+        "DELETE FROM river_job WHERE id IN (SELECT id FROM river_job \
+           WHERE state = ?1 AND {} LIMIT ?3)",
+        stored_time_cmp("finalized_at", "<", "?2")
+    );
+    Ok(conn.prepare_cached(&sql)?.execute(params![
+        state.as_str(),
+        time::format(before),
+        limit as i64
+    ])?)
 }
 
 /// Returns free pages to the file system and checkpoints the WAL, after large deletes.

@@ -8,6 +8,21 @@ pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod queues;
 
+/// `column op param` on a stored time, for every form River's drivers write.
+///
+/// Times compare as text: riverlite's `YYYY-MM-DD HH:MM:SS.fff` and Go's
+/// `time.Time.String()` share that prefix, so text order holds to the
+/// second. RFC 3339 puts a `T` where the space is, so a time written that
+/// way sorts after every space-separated time of its day. The second branch
+/// catches exactly those rows (a range on the column's same day, so an
+/// index on it still serves) and compares them as instants.
+pub(crate) fn stored_time_cmp(column: &str, op: &str, param: &str) -> String {
+    format!(
+        "({column} {op} {param} OR ({column} >= substr({param}, 1, 10) || 'T' \
+         AND {column} < substr({param}, 1, 10) || 'U' AND julianday({column}) {op} julianday({param})))"
+    )
+}
+
 use crossbeam_channel::{Receiver, Sender};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -92,17 +92,51 @@ fn parse_fast(b: &[u8]) -> Option<DateTime<Utc>> {
 }
 
 fn parse_slow(s: &str) -> Option<DateTime<Utc>> {
+    // Go's time.Time.String() appends the monotonic clock: " m=+0.006196433".
+    let s = s.trim().split(" m=").next().unwrap_or_default();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
+    with_offset(without_zone_name(s)).or_else(|| {
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|t| t.and_utc())
+    })
+}
+
+/// Go's time.Time.String() ends with the zone's name after its offset
+/// (`2026-12-01 19:22:06.985266221 +0000 UTC`); the offset says it all.
+fn without_zone_name(s: &str) -> &str {
+    match s.rsplit_once(' ') {
+        Some((rest, name))
+            if !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphabetic())
+                && rest.contains(['+', '-']) =>
+        {
+            rest
+        }
+        _ => s,
+    }
+}
+
+/// A time with a numeric offset: `+00:00` or `+0000`, attached or after a space.
+fn with_offset(s: &str) -> Option<DateTime<Utc>> {
     [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
     ]
     .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .map(|t| t.and_utc())
+    .find_map(|f| DateTime::parse_from_str(s, f).ok())
+    .map(|t| t.with_timezone(&Utc))
+}
+
+/// A time in RFC 3339, UTC (`2026-12-01T19:22:06.985Z`): how River writes
+/// times inside JSON (`metadata.cancel_attempted_at`, each error's `at`).
+pub(crate) fn format_rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 #[cfg(test)]
@@ -130,10 +164,54 @@ mod tests {
         assert!(after(now, std::time::Duration::from_secs(1)) > now);
     }
 
+    /// Every form River's drivers write, each with the instant it means.
     #[test]
-    fn parses_other_drivers_forms() {
-        assert!(parse("2026-03-04 05:06:07").is_some());
-        assert!(parse("2026-03-04T05:06:07.123456Z").is_some());
+    fn parses_every_form_rivers_drivers_write() {
+        let at = |rfc: &str| {
+            DateTime::parse_from_rfc3339(rfc)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let cases = [
+            // riverlite's own, and SQLite's datetime('now', 'subsec').
+            ("2026-12-01 19:22:06.985", "2026-12-01T19:22:06.985Z"),
+            // SQLite's CURRENT_TIMESTAMP (a column default).
+            ("2026-12-01 19:22:06", "2026-12-01T19:22:06Z"),
+            // Go's time.Time.String(), as River's Go driver binds times.
+            (
+                "2026-12-01 19:22:06.985266221 +0000 UTC",
+                "2026-12-01T19:22:06.985266221Z",
+            ),
+            // ... with the monotonic clock reading after it.
+            (
+                "2026-12-01 19:22:06.985266221 +0000 UTC m=+0.006196433",
+                "2026-12-01T19:22:06.985266221Z",
+            ),
+            // ... with no fraction, and in another zone.
+            ("2026-12-01 19:22:06 +0000 UTC", "2026-12-01T19:22:06Z"),
+            ("2026-12-01 20:22:06.5 +0100 CET", "2026-12-01T19:22:06.5Z"),
+            // RFC 3339, with nanoseconds, Z or an offset.
+            (
+                "2026-12-01T19:22:06.985266221Z",
+                "2026-12-01T19:22:06.985266221Z",
+            ),
+            ("2026-12-01T19:22:06+00:00", "2026-12-01T19:22:06Z"),
+            ("2026-12-01T19:22:06.985", "2026-12-01T19:22:06.985Z"),
+            // SQL text with an attached offset.
+            ("2026-12-01 19:22:06.985+00:00", "2026-12-01T19:22:06.985Z"),
+            ("2026-12-01 19:22:06.985+0000", "2026-12-01T19:22:06.985Z"),
+        ];
+        for (stored, expected) in cases {
+            assert_eq!(parse(stored), Some(at(expected)), "{stored}");
+        }
         assert!(parse("garbage").is_none());
+        assert!(parse("2026-12-01 25:00:00").is_none());
+    }
+
+    #[test]
+    fn json_times_are_rfc3339_utc() {
+        let t = parse("2026-12-01 19:22:06.985").unwrap();
+        assert_eq!(format_rfc3339(t), "2026-12-01T19:22:06.985Z");
+        assert_eq!(parse(&format_rfc3339(t)), Some(t));
     }
 }
