@@ -14,13 +14,7 @@ use riverlite::{
 use serde::{Deserialize, Serialize};
 
 fn fast() -> MaintenanceConfig {
-    MaintenanceConfig {
-        scheduler_interval: Duration::from_millis(100),
-        rescuer_interval: Duration::from_millis(100),
-        cleaner_interval: Duration::from_millis(100),
-        election_interval: Duration::from_millis(50),
-        ..MaintenanceConfig::default()
-    }
+    common::fast_maintenance()
 }
 
 fn working(path: &std::path::Path) -> ClientBuilder {

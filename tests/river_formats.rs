@@ -48,13 +48,7 @@ fn job_per_form(client: &Client, path: &std::path::Path, t: DateTime<Utc>) -> Ve
 }
 
 fn fast() -> MaintenanceConfig {
-    MaintenanceConfig {
-        scheduler_interval: Duration::from_millis(100),
-        rescuer_interval: Duration::from_millis(100),
-        cleaner_interval: Duration::from_millis(100),
-        election_interval: Duration::from_millis(50),
-        ..MaintenanceConfig::default()
-    }
+    common::fast_maintenance()
 }
 
 fn working(path: &std::path::Path, maintenance: MaintenanceConfig) -> Client {

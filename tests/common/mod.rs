@@ -303,3 +303,14 @@ pub fn make_version_7(path: &Path) {
     ))
     .unwrap();
 }
+
+/// Maintenance with short intervals, so tests of the leader's services wait little.
+pub fn fast_maintenance() -> riverlite::MaintenanceConfig {
+    riverlite::MaintenanceConfig {
+        scheduler_interval: Duration::from_millis(100),
+        rescuer_interval: Duration::from_millis(100),
+        cleaner_interval: Duration::from_millis(100),
+        election_interval: Duration::from_millis(50),
+        ..riverlite::MaintenanceConfig::default()
+    }
+}
