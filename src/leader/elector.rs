@@ -1,18 +1,47 @@
-//! The elector: takes the leader lock, records the lease in `river_leader`, and while leading drives the maintenance services.
+//! The elector: takes the leader lock, then River's lease in `river_leader`; drives riverlite's own duties under the lock and River's shared ones under the lease.
+//!
+//! The file lock chooses among riverlite processes on one host, quickly;
+//! the lease keeps a River client sharing the file from leading at the
+//! same time. River's shared duties (scheduler, horizon rescue, cleaner)
+//! need both. riverlite's own (periodic jobs, the rescue of dead riverlite
+//! clients' jobs) need only the lock: River's leader never does them, and
+//! each is safe beside it.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossbeam_channel::{select, Receiver};
 
+use crate::db::leader::Term;
 use crate::db::{self, Db};
-use crate::leader::liveness::{dead_clients, sweep_dead, try_lock, LockPaths};
+use crate::leader::liveness::{dead_clients, is_known_dead, sweep_dead, try_lock, LockPaths};
 use crate::leader::maintenance::Maintenance;
-use crate::model::timing::{LEADER_REFRESH, LEADER_TTL};
+use crate::model::timing::{LEADER_REFRESH, LEADER_TTL, LEASE_MARGIN};
 use crate::model::{time, Event, EventBus, EventKind, TestSignals};
+
+/// A held lease: its term, and until when (on this process's clock) it
+/// counts without another refresh.
+struct Lease {
+    term: Term,
+    refreshed: Instant,
+}
+
+impl Lease {
+    fn new(term: Term) -> Lease {
+        Lease {
+            term,
+            refreshed: Instant::now(),
+        }
+    }
+
+    /// Before the last refresh plus the TTL, less a margin.
+    fn is_valid(&self) -> bool {
+        self.refreshed.elapsed() < LEADER_TTL.saturating_sub(LEASE_MARGIN)
+    }
+}
 
 /// Runs the election and, while leading, the maintenance services.
 pub(crate) struct Elector {
@@ -61,48 +90,31 @@ impl Elector {
         }
     }
 
-    /// Loops until `stop` closes: tries the lock every `interval` while not
-    /// leading; while leading, runs due services (and at once on `nudge`).
+    /// Loops until `stop` closes. Every `interval` it tries the leader
+    /// lock; holding it, it runs riverlite's own duties, takes or keeps
+    /// River's lease, and with the lease runs River's shared duties too (at
+    /// once on `nudge`).
     pub(crate) fn run(mut self, stop: Receiver<()>, nudge: Receiver<()>) {
-        let mut lock: Option<File> = None;
-        let mut leading = false;
-        let mut last_refresh = std::time::Instant::now();
+        let mut lock: Option<Option<File>> = None;
+        let mut lease: Option<Lease> = None;
         loop {
-            if !leading {
-                leading = match &self.paths {
-                    None => true,
-                    Some(paths) => match try_lock(&paths.leader) {
-                        Ok(held) => {
-                            lock = held;
-                            lock.is_some()
-                        }
-                        Err(e) => {
-                            log::warn!(
-                                "riverlite: cannot take the leader lock {:?}: {e}",
-                                paths.leader
-                            );
-                            false
-                        }
-                    },
-                };
-                if leading {
-                    self.become_leader();
-                    last_refresh = std::time::Instant::now();
+            if lock.is_none() {
+                lock = self.try_lock();
+                if lock.is_some() {
+                    self.maintenance.on_lock(Utc::now());
                 }
-                self.signals.election_attempted.signal();
             }
-            if leading {
-                if last_refresh.elapsed() >= LEADER_REFRESH {
-                    last_refresh = std::time::Instant::now();
-                    self.write_record(false);
-                }
+            if lock.is_some() {
+                self.keep_lease(&mut lease);
                 let dead = self.paths.as_ref().map(dead_clients).unwrap_or_default();
-                let rescued = self.maintenance.tick(Utc::now(), &dead);
+                let leased = lease.as_ref().is_some_and(Lease::is_valid);
+                let rescued = self.maintenance.tick(Utc::now(), &dead, leased);
                 if let (true, Some(paths)) = (rescued, &self.paths) {
                     sweep_dead(paths, &dead);
                 }
             }
-            let timeout = if leading {
+            self.signals.election_attempted.signal();
+            let timeout = if lock.is_some() {
                 self.maintenance.next_due().min(self.interval)
             } else {
                 self.interval
@@ -113,41 +125,119 @@ impl Elector {
                 default(timeout) => {}
             }
         }
-        if leading {
-            self.resign();
+        if let Some(lease) = lease {
+            self.resign(&lease.term);
         }
         drop(lock);
     }
 
-    fn write_record(&self, elected: bool) {
-        let now = Utc::now();
-        let expires = time::after(now, LEADER_TTL);
-        let written = self.db.write(|tx| {
-            if elected {
-                db::leader::record(tx, &self.client_id, now, expires)
-            } else {
-                db::leader::refresh(tx, &self.client_id, expires)
+    /// `Some` once this client holds the leader lock (with no file for an
+    /// in-memory database, which no other process can share).
+    fn try_lock(&self) -> Option<Option<File>> {
+        let Some(paths) = &self.paths else {
+            return Some(None);
+        };
+        match try_lock(&paths.leader) {
+            Ok(held) => held.map(Some),
+            Err(e) => {
+                log::warn!(
+                    "riverlite: cannot take the leader lock {:?}: {e}",
+                    paths.leader
+                );
+                None
             }
-        });
-        if let Err(e) = written {
-            log::warn!("riverlite: recording leadership failed: {e}");
         }
     }
 
-    fn become_leader(&mut self) {
+    /// Takes River's lease if nobody holds it, refreshes it when due, and
+    /// gives it up when a refresh finds it gone or its local deadline passes.
+    fn keep_lease(&mut self, lease: &mut Option<Lease>) {
+        match lease {
+            None => {
+                if let Some(term) = self.attempt_elect() {
+                    *lease = Some(Lease::new(term));
+                    self.gained_lease();
+                }
+            }
+            Some(held) if !held.is_valid() => {
+                log::warn!(
+                    "riverlite: client {} could not refresh its leader lease in time; it stops leading",
+                    self.client_id
+                );
+                *lease = None;
+                self.lost_lease();
+            }
+            Some(held) if held.refreshed.elapsed() >= LEADER_REFRESH => {
+                let now = Utc::now();
+                let expires = time::after(now, LEADER_TTL);
+                match self
+                    .db
+                    .write(|tx| db::leader::reelect(tx, &held.term, now, expires))
+                {
+                    Ok(true) => *held = Lease::new(held.term.clone()),
+                    Ok(false) => {
+                        log::warn!(
+                            "riverlite: client {} lost its leader lease to another client",
+                            self.client_id
+                        );
+                        *lease = None;
+                        self.lost_lease();
+                    }
+                    // Retried next pass; the local deadline bounds it.
+                    Err(e) => log::warn!("riverlite: refreshing the leader lease failed: {e}"),
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// One bid for the lease. A row of a riverlite client known to be dead
+    /// (or of this id's earlier, dead run) is replaced at once; any other
+    /// unexpired row wins.
+    fn attempt_elect(&self) -> Option<Term> {
+        let holder = self
+            .db
+            .conn()
+            .and_then(|conn| db::leader::get(&conn))
+            .ok()
+            .flatten()
+            .map(|row| row.leader_id);
+        let replaceable = holder.filter(|id| {
+            *id == self.client_id
+                || self
+                    .paths
+                    .as_ref()
+                    .is_some_and(|paths| is_known_dead(paths, id))
+        });
+        let now = Utc::now();
+        let expires = time::after(now, LEADER_TTL);
+        self.db
+            .write(|tx| {
+                db::leader::attempt_elect(tx, &self.client_id, replaceable.as_deref(), now, expires)
+            })
+            .unwrap_or_else(|e| {
+                log::warn!("riverlite: bidding for the leader lease failed: {e}");
+                None
+            })
+    }
+
+    fn gained_lease(&mut self) {
         log::info!("riverlite: client {} is now the leader", self.client_id);
         self.is_leader.store(true, Ordering::SeqCst);
-        self.write_record(true);
-        self.maintenance.on_elected(Utc::now());
+        self.maintenance.on_lease();
         self.emit(EventKind::LeaderGained);
     }
 
-    fn resign(&mut self) {
-        if let Err(e) = self.db.write(|tx| db::leader::resign(tx, &self.client_id)) {
-            log::warn!("riverlite: clearing the leader record failed: {e}");
-        }
+    fn lost_lease(&mut self) {
         self.is_leader.store(false, Ordering::SeqCst);
         self.emit(EventKind::LeaderLost);
+    }
+
+    fn resign(&mut self, term: &Term) {
+        if let Err(e) = self.db.write(|tx| db::leader::resign(tx, term)) {
+            log::warn!("riverlite: resigning the leader lease failed: {e}");
+        }
+        self.lost_lease();
     }
 
     fn emit(&self, kind: EventKind) {

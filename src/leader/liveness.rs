@@ -141,6 +141,14 @@ pub(crate) fn is_alive(paths: &LockPaths, client_id: &str) -> bool {
     path.exists() && matches!(try_lock(&path), Ok(None))
 }
 
+/// Whether `client_id` is a riverlite client known to be dead: its liveness
+/// file exists and nobody holds its lock. A missing file proves nothing (the
+/// id may be a River client's).
+pub(crate) fn is_known_dead(paths: &LockPaths, client_id: &str) -> bool {
+    let path = paths.client_file(client_id);
+    path.exists() && matches!(try_lock(&path), Ok(Some(_)))
+}
+
 /// Removes the liveness files of dead clients, once their jobs are rescued.
 pub(crate) fn sweep_dead(paths: &LockPaths, ids: &[String]) {
     for id in ids {

@@ -74,21 +74,35 @@ impl Maintenance {
         }
     }
 
-    /// A fresh leader runs every service at once and catches up periodic jobs.
-    pub(crate) fn on_elected(&mut self, now: DateTime<Utc>) {
-        self.scheduler.timer.run_now();
-        self.rescuer.timer.run_now();
-        self.cleaner.timer.run_now();
+    /// On taking the leader lock: catch up periodic jobs (riverlite's own
+    /// duty, which needs only the lock).
+    pub(crate) fn on_lock(&mut self, now: DateTime<Utc>) {
         self.periodic.on_elected(now);
     }
 
+    /// On taking River's lease: run River's shared duties at once.
+    pub(crate) fn on_lease(&mut self) {
+        self.scheduler.timer.run_now();
+        self.rescuer.timer.run_now();
+        self.cleaner.timer.run_now();
+    }
+
     /// Runs what is due. Clients in `dead_clients` had their liveness lock
-    /// released, so their jobs are rescued at once. Returns whether those
-    /// were rescued (so their lock files may go).
-    pub(crate) fn tick(&mut self, now: DateTime<Utc>, dead_clients: &[String]) -> bool {
+    /// released, so their jobs are rescued at once, lease or not; with
+    /// `leased` (River's lease held) the shared duties run too: the
+    /// scheduler, the rescue of jobs past the horizon, and the cleaner.
+    /// Returns whether the dead clients' jobs were rescued (so their lock
+    /// files may go).
+    pub(crate) fn tick(
+        &mut self,
+        now: DateTime<Utc>,
+        dead_clients: &[String],
+        leased: bool,
+    ) -> bool {
         let mut rescued = true;
-        if self.rescuer.timer.fire() || !dead_clients.is_empty() {
-            match self.rescuer.run(now, dead_clients) {
+        let rescue_due = leased && self.rescuer.timer.fire();
+        if rescue_due || !dead_clients.is_empty() {
+            match self.rescuer.run(now, dead_clients, leased) {
                 // Orphans were rescued as due now: schedule them at once.
                 Ok(n) if n > 0 => self.scheduler.timer.run_now(),
                 Ok(_) => {}
@@ -98,12 +112,12 @@ impl Maintenance {
                 }
             }
         }
-        if self.scheduler.timer.fire() {
+        if leased && self.scheduler.timer.fire() {
             if let Err(e) = self.scheduler.run(now) {
                 log::warn!("riverlite: scheduler pass failed: {e}");
             }
         }
-        if self.cleaner.timer.fire() {
+        if leased && self.cleaner.timer.fire() {
             if let Err(e) = self.cleaner.run(now) {
                 log::warn!("riverlite: cleaner pass failed: {e}");
             }

@@ -52,9 +52,20 @@ impl Rescuer {
         }
     }
 
-    /// One pass; returns how many jobs were rescued.
-    pub(crate) fn run(&self, now: DateTime<Utc>, dead_clients: &[String]) -> Result<usize> {
-        let stuck_before = time::before(now, self.rescue_after);
+    /// One pass; returns how many jobs were rescued. Jobs of `dead_clients`
+    /// are always looked at; jobs past the horizon only with `horizon`
+    /// (River's lease held, since River's leader rescues those too).
+    pub(crate) fn run(
+        &self,
+        now: DateTime<Utc>,
+        dead_clients: &[String],
+        horizon: bool,
+    ) -> Result<usize> {
+        let stuck_before = if horizon {
+            time::before(now, self.rescue_after)
+        } else {
+            DateTime::UNIX_EPOCH
+        };
         let candidates = self
             .db
             .conn()

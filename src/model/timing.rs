@@ -13,6 +13,7 @@
 //! | [`COMPLETER_MAX_BACKOFF`] | 1 s | engine: completer | the longest pause between retries of an outcome the database refuses |
 //! | [`LEADER_TTL`] | 15 s | leader | how long the `river_leader` lease lasts without a refresh |
 //! | [`LEADER_REFRESH`] | 5 s | leader | how often the leader extends its lease |
+//! | [`LEASE_MARGIN`] | 2 s | leader | how long before the lease's expiry, counted from the last refresh, a leader that could not refresh stops leading |
 //! | [`RETRY_FAILED_INSERT`] | 1 s | leader: periodic enqueuer | how soon a periodic insert that failed for a passing reason is tried again |
 
 use std::time::Duration;
@@ -45,6 +46,11 @@ pub(crate) const LEADER_TTL: Duration = Duration::from_secs(15);
 
 /// How often the leader pushes its record's expiry forward.
 pub(crate) const LEADER_REFRESH: Duration = Duration::from_secs(5);
+
+/// A leader stops leading this long before its lease would expire, counted
+/// on its own clock from the last refresh that succeeded: with clocks a
+/// little apart, another client may take an expired-looking lease early.
+pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(2);
 
 /// How soon a periodic insert that failed for a passing reason (a busy
 /// database, an exhausted pool) is tried again.

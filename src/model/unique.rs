@@ -1,8 +1,11 @@
 //! River's unique keys: the SHA-256 key of a unique insert, its states mask, and the key of a periodic run.
 
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -102,21 +105,87 @@ pub(crate) fn run_on_start_key(id: &str, started: DateTime<Utc>) -> (Vec<u8>, u8
     (Sha256::digest(key.as_bytes()).to_vec(), u8::MAX)
 }
 
-/// The args object with its top-level keys sorted and values kept as encoded.
+/// The args object as River hashes it (gjson and sjson, in River's Go):
+/// members sorted by the bytes of their (unescaped) keys, the first of
+/// duplicate keys kept, values as encoded, and keys written the way sjson
+/// writes them.
 fn sorted_args(args: &str) -> Result<String> {
-    let map: std::collections::BTreeMap<&str, &RawValue> = serde_json::from_str(args)?;
+    let Members(mut members) = serde_json::from_str(args)?;
+    // A stable sort keeps the first of duplicate keys first.
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    members.dedup_by(|later, earlier| later.0 == earlier.0);
     let mut out = String::with_capacity(args.len());
     out.push('{');
-    for (i, (k, v)) in map.iter().enumerate() {
+    for (i, (k, v)) in members.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(k)?);
+        push_sjson_key(&mut out, k);
         out.push(':');
         out.push_str(v.get());
     }
     out.push('}');
     Ok(out)
+}
+
+/// The members of a JSON object in their order, duplicates included.
+struct Members<'de>(Vec<(String, &'de RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct MembersVisitor<'de>(PhantomData<&'de ()>);
+
+        impl<'de> Visitor<'de> for MembersVisitor<'de> {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<Self::Value, M::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+
+        deserializer.deserialize_map(MembersVisitor(PhantomData))
+    }
+}
+
+/// A key as sjson writes it: as it is when it is printable ASCII without `"`
+/// or `\`, else encoded as Go's `encoding/json` encodes a string, which also
+/// escapes `<`, `>`, `&`, U+2028 and U+2029, and keeps other non-ASCII as is.
+fn push_sjson_key(out: &mut String, key: &str) {
+    out.push('"');
+    if key
+        .bytes()
+        .all(|b| (b' '..=0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(key);
+    } else {
+        for c in key.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' | '\0'..='\u{1f}' => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
 }
 
 fn truncate(t: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
@@ -134,6 +203,29 @@ mod tests {
         assert_eq!(
             sorted_args(r#"{"b":1,"a":{"z":1,"y":2}}"#).unwrap(),
             r#"{"a":{"z":1,"y":2},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn sorted_args_keeps_the_first_of_duplicate_keys() {
+        assert_eq!(
+            sorted_args(r#"{"b":3,"a":1,"a":2}"#).unwrap(),
+            r#"{"a":1,"b":3}"#
+        );
+    }
+
+    #[test]
+    fn sorted_args_writes_keys_as_sjson_does() {
+        // Printable ASCII keys are written unescaped, even when the args
+        // escaped them; other keys get Go's escaping, and sort by their
+        // unescaped bytes.
+        assert_eq!(
+            sorted_args(r#"{"\u003ck\u003e":1,"a\"b":2,"é\u0026":3,"line\n":4,"":5}"#).unwrap(),
+            r#"{"":5,"<k>":1,"a\"b":2,"line\n":4,"é\u0026":3}"#
+        );
+        assert_eq!(
+            sorted_args("{\"a\\\\b\":1,\"\\u2028\\u0001\\b\":2}").unwrap(),
+            r#"{"a\\b":1,"\u2028\u0001\b":2}"#
         );
     }
 
