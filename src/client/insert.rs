@@ -46,9 +46,21 @@ impl Client {
     }
 
     fn insert_rows(&self, rows: Vec<NewJob>) -> Result<Vec<InsertResult>> {
-        let now = self.now();
-        let results = self.inner.db.write(|tx| db::jobs::insert(tx, rows, now))?;
+        let results = self.inner.db.write(|tx| self.insert_in(tx, rows))?;
         self.wake_producers(&results);
+        Ok(results)
+    }
+
+    /// Inserts `rows` in `tx` and, in the same transaction, announces the
+    /// queues that got available jobs to River's clients (`river_insert`).
+    fn insert_in(&self, tx: &Transaction<'_>, rows: Vec<NewJob>) -> Result<Vec<InsertResult>> {
+        let now = self.now();
+        let results = db::jobs::insert(tx, rows, now)?;
+        let available = results
+            .iter()
+            .filter(|r| r.job.state == JobState::Available)
+            .map(|r| r.job.queue.as_str());
+        self.inner.db.insert_notices.announce(tx, available, now)?;
         Ok(results)
     }
 
@@ -115,7 +127,7 @@ impl Client {
         opts: Option<InsertOpts>,
     ) -> Result<InsertResult> {
         let row = self.prepare(&args, opts)?;
-        let mut results = db::jobs::insert(tx, vec![row], self.now())?;
+        let mut results = self.insert_in(tx, vec![row])?;
         self.wake_producers(&results);
         results.pop().ok_or(Error::NotFound)
     }
@@ -134,7 +146,7 @@ impl Client {
         params: Vec<InsertManyParams>,
     ) -> Result<Vec<InsertResult>> {
         let rows = self.prepare_many(params)?;
-        let results = db::jobs::insert(tx, rows, self.now())?;
+        let results = self.insert_in(tx, rows)?;
         self.wake_producers(&results);
         Ok(results)
     }

@@ -10,8 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 use super::Client;
 use crate::db;
 use crate::engine::{
-    is_worker_thread_of, next_owner_token, watch_database, Completer, Producer, ProducerChannels,
-    RunningJobs, WorkerContext,
+    is_worker_thread_of, next_owner_token, watch_database, Completer, Listener, Producer,
+    ProducerChannels, RunningJobs, WorkerContext,
 };
 use crate::error::{Error, Result};
 use crate::leader::{
@@ -120,16 +120,21 @@ impl Client {
         };
         let (running, producers_alive) =
             self.spawn_producers(context, done_rxs, &stop_rx, &mut threads)?;
+        let (leadership_tx, leadership_rx) = crossbeam_channel::bounded(16);
         if inner.db.file().is_some() {
             let (db, wakers, stop) = (inner.db.clone(), inner.wakers.clone(), stop_rx.clone());
+            let listener = Listener {
+                running: running.clone(),
+                leadership: leadership_tx,
+            };
             threads.push(spawn("riverlite-watcher", move || {
-                watch_database(db, wakers, stop)
+                watch_database(db, wakers, stop, listener)
             })?);
         }
         let elector = self.elector(lock_paths);
         let nudge = inner.nudge.1.clone();
         threads.push(spawn("riverlite-leader", move || {
-            elector.run(stop_rx, nudge)
+            elector.run(stop_rx, nudge, leadership_rx)
         })?);
         *runtime = Some(Runtime {
             stop: stop_tx,

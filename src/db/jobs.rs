@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::time;
 use crate::model::{
     AttemptError, InsertResult, JobCount, JobListCursor, JobListOrderBy, JobListPage,
-    JobListParams, JobRow, JobState, JobUpdate, NewJob,
+    JobListParams, JobRow, JobState, JobUpdate, NewJob, Notification,
 };
 
 /// A JSON column as JSON text, or its raw value as text when it is not
@@ -443,10 +443,19 @@ pub(crate) fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<J
            finalized_at = CASE WHEN state = 'running' THEN finalized_at ELSE ?2 END \
          WHERE id = ?1 RETURNING {JOB_COLUMNS}"
     );
-    Ok(conn.prepare_cached(&sql)?.query_row(
+    let job = conn.prepare_cached(&sql)?.query_row(
         params![id, time::format(now), time::format_rfc3339(now)],
         job_from_row,
-    )?)
+    )?;
+    if job.state == JobState::Running {
+        // Its owner may be a River client, which hears of it this way.
+        let cancel = Notification::Cancel {
+            job_id: job.id,
+            queue: job.queue.clone(),
+        };
+        super::notifications::notify(conn, &cancel)?;
+    }
+    Ok(job)
 }
 
 /// Makes a job available now, unless it is running (then it is returned

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::stored_time_cmp;
 use crate::error::Result;
-use crate::model::{time, LeaderRow};
+use crate::model::{time, LeaderRow, Notification};
 
 /// One held lease: whose, and since when (the text stored, to match it exactly).
 #[derive(Debug, Clone, PartialEq)]
@@ -75,11 +75,16 @@ pub(crate) fn reelect(
     Ok(updated == 1)
 }
 
-/// Gives up `term`'s lease; true if its row was still there.
+/// Gives up `term`'s lease, and tells River's clients (`river_leadership`)
+/// so one can take over at once; true if its row was still there.
 pub(crate) fn resign(conn: &Connection, term: &Term) -> Result<bool> {
     let deleted = conn
         .prepare_cached("DELETE FROM river_leader WHERE leader_id = ?1 AND elected_at = ?2")?
         .execute(params![term.leader_id, term.elected_at])?;
+    if deleted == 1 {
+        let leader_id = term.leader_id.clone();
+        super::notifications::notify(conn, &Notification::Resigned { leader_id })?;
+    }
     Ok(deleted == 1)
 }
 
@@ -110,11 +115,7 @@ pub(crate) fn get(conn: &Connection) -> Result<Option<LeaderRow>> {
 mod tests {
     use super::*;
 
-    fn conn() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate::prepare(&mut conn, true).unwrap();
-        conn
-    }
+    use crate::db::test_connection as conn;
 
     fn secs(n: i64) -> chrono::Duration {
         chrono::Duration::seconds(n)

@@ -6,7 +6,16 @@ pub(crate) mod jobs;
 pub(crate) mod leader;
 pub(crate) mod maintenance;
 pub(crate) mod migrate;
+pub(crate) mod notifications;
 pub(crate) mod queues;
+
+/// A migrated in-memory database, for the SQL modules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_connection() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("in-memory database");
+    migrate::prepare(&mut conn, true).expect("schema");
+    conn
+}
 
 /// `column op param` on a stored time, for every form River's drivers write.
 ///
@@ -56,6 +65,8 @@ pub(crate) struct Db {
     /// The in-process write lock: a channel holding one token.
     write_token: (Sender<()>, Receiver<()>),
     file: Option<PathBuf>,
+    /// Which queues' inserts this process announced lately.
+    pub(crate) insert_notices: notifications::InsertNotices,
 }
 
 fn is_memory(path: &Path) -> bool {
@@ -205,6 +216,7 @@ impl Db {
             busy_timeout: opts.busy_timeout,
             write_token: write_token(),
             file,
+            insert_notices: Default::default(),
         };
         if memory {
             migrate::prepare(&mut *db.conn()?, opts.migrate)?;
@@ -230,6 +242,7 @@ impl Db {
             busy_timeout: opts.busy_timeout,
             write_token: write_token(),
             file: file.filter(|f| !f.is_empty()).map(PathBuf::from),
+            insert_notices: Default::default(),
         })
     }
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::notifications::notify;
 use crate::error::{Error, Result};
-use crate::model::{time, QueueRow};
+use crate::model::{time, Notification, QueueRow};
 
 fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     time::parse(s).ok_or_else(|| {
@@ -52,8 +53,14 @@ pub(crate) fn pause(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result
         "UPDATE river_queue SET paused_at = ?2, updated_at = ?2 \
          WHERE (?1 = '*' OR name = ?1) AND paused_at IS NULL RETURNING name",
     )?;
-    let names = stmt.query_map(params![name, now], |r| r.get(0))?;
-    Ok(names.collect::<rusqlite::Result<_>>()?)
+    let names: Vec<String> = stmt
+        .query_map(params![name, now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !names.is_empty() {
+        let queue = name.to_string();
+        notify(conn, &Notification::Pause { queue })?;
+    }
+    Ok(names)
 }
 
 /// Resumes one queue or, with `"*"`, every queue. Returns the names that were
@@ -66,8 +73,14 @@ pub(crate) fn resume(conn: &Connection, name: &str, now: DateTime<Utc>) -> Resul
         "UPDATE river_queue SET paused_at = NULL, updated_at = ?2 \
          WHERE (?1 = '*' OR name = ?1) AND paused_at IS NOT NULL RETURNING name",
     )?;
-    let names = stmt.query_map(params![name, time::format(now)], |r| r.get(0))?;
-    Ok(names.collect::<rusqlite::Result<_>>()?)
+    let names: Vec<String> = stmt
+        .query_map(params![name, time::format(now)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !names.is_empty() {
+        let queue = name.to_string();
+        notify(conn, &Notification::Resume { queue })?;
+    }
+    Ok(names)
 }
 
 /// One queue by name.

@@ -13,8 +13,10 @@ use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
 
 use crate::db::{self, Db};
+use crate::engine::running::RunningJobs;
 use crate::error::Result;
 use crate::model::timing::WATCH_INTERVAL;
+use crate::model::Notification;
 
 /// The wake channels of a client's producers, one per queue: what an
 /// insert, the watcher or the periodic enqueuer uses to say "jobs may be
@@ -93,10 +95,56 @@ impl CommitWatch {
     }
 }
 
-/// Wakes every producer when another connection (an insert from another
-/// process, a resume, a cancel) commits: the cross-process half of the one
-/// wake-up path. Runs until `stop` closes.
-pub(crate) fn watch_database(db: Arc<Db>, wakers: Wakers, stop: Receiver<()>) {
+/// River's notifications as the watcher hands them on: insert, pause and
+/// resume wake producers; a cancel flags the running job; leadership
+/// notices go to the elector.
+pub(crate) struct Listener {
+    /// Every producer's running jobs, to flag a cancelled one.
+    pub running: Vec<Arc<RunningJobs>>,
+    /// Where leadership notices go (the elector).
+    pub leadership: Sender<Notification>,
+}
+
+/// Notifications read per query; more wait for the next commit's pass.
+const NOTIFICATIONS_PER_READ: usize = 1_000;
+
+impl Listener {
+    /// Reads the notifications since `*seen` and acts on them.
+    fn read(&self, conn: &Connection, seen: &mut i64, wakers: &Wakers) -> Result<()> {
+        for (id, notification) in db::notifications::after(conn, *seen, NOTIFICATIONS_PER_READ)? {
+            *seen = id;
+            match notification {
+                Some(Notification::Insert { queue } | Notification::Resume { queue }) => {
+                    if queue == "*" {
+                        wakers.wake_all();
+                    } else {
+                        wakers.wake(&queue);
+                    }
+                }
+                Some(Notification::Cancel { job_id, .. }) => self.flag_cancelled(job_id),
+                Some(notice @ (Notification::RequestResign | Notification::Resigned { .. })) => {
+                    let _ = self.leadership.try_send(notice);
+                }
+                // A paused queue stops at its next claim, which checks paused_at.
+                Some(Notification::Pause { .. }) | None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn flag_cancelled(&self, job_id: i64) {
+        for running in &self.running {
+            if let Some(control) = running.lock().get(&job_id) {
+                control.request_cancel();
+            }
+        }
+    }
+}
+
+/// Watches for other connections' commits until `stop` closes: each one
+/// wakes every producer (the fallback for writers that send no
+/// notification), and `listener` acts on the River notifications it brought.
+pub(crate) fn watch_database(db: Arc<Db>, wakers: Wakers, stop: Receiver<()>, listener: Listener) {
     let mut watch = match CommitWatch::open(&db) {
         Ok(watch) => watch,
         Err(e) => {
@@ -104,10 +152,16 @@ pub(crate) fn watch_database(db: Arc<Db>, wakers: Wakers, stop: Receiver<()>) {
             return;
         }
     };
+    let mut seen = db::notifications::last_id(&watch.conn).unwrap_or_default();
     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(WATCH_INTERVAL)
     {
         match watch.changed() {
-            Ok(true) => wakers.wake_all(),
+            Ok(true) => {
+                wakers.wake_all();
+                if let Err(e) = listener.read(&watch.conn, &mut seen, &wakers) {
+                    log::warn!("riverlite: reading notifications failed: {e}");
+                }
+            }
             Ok(false) => {}
             Err(e) => log::warn!("riverlite: reading data_version failed: {e}"),
         }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{maintenance, Db};
+use crate::db::{self, maintenance, Db};
 use crate::error::Result;
 use crate::leader::maintenance::Timer;
+use crate::model::timing::NOTIFICATION_RETENTION;
 use crate::model::{time, JobState, MaintenanceConfig, TestSignals};
 
 /// Rows deleted per transaction, so no pass holds the write lock for long.
@@ -56,6 +57,10 @@ impl Cleaner {
                 }
             }
         }
+        // River's leader prunes its notification outbox too.
+        let horizon = time::before(now, NOTIFICATION_RETENTION);
+        self.db
+            .write(|tx| db::notifications::delete_before(tx, horizon))?;
         if total >= RECLAIM_AFTER {
             self.db.exclusive(maintenance::reclaim_space)?;
         }

@@ -20,7 +20,7 @@ use crate::db::{self, Db};
 use crate::leader::liveness::{dead_clients, is_known_dead, sweep_dead, try_lock, LockPaths};
 use crate::leader::maintenance::Maintenance;
 use crate::model::timing::{LEADER_REFRESH, LEADER_TTL, LEASE_MARGIN};
-use crate::model::{time, Event, EventBus, EventKind, TestSignals};
+use crate::model::{time, Event, EventBus, EventKind, Notification, TestSignals};
 
 /// A held lease: its term, and until when (on this process's clock) it
 /// counts without another refresh.
@@ -94,9 +94,19 @@ impl Elector {
     /// lock; holding it, it runs riverlite's own duties, takes or keeps
     /// River's lease, and with the lease runs River's shared duties too (at
     /// once on `nudge`).
-    pub(crate) fn run(mut self, stop: Receiver<()>, nudge: Receiver<()>) {
+    ///
+    /// `leadership` brings River's leadership notices: a `request_resign`
+    /// makes a leader resign and wait one interval before bidding again; a
+    /// `resigned` makes a follower bid at once.
+    pub(crate) fn run(
+        mut self,
+        stop: Receiver<()>,
+        nudge: Receiver<()>,
+        mut leadership: Receiver<Notification>,
+    ) {
         let mut lock: Option<Option<File>> = None;
         let mut lease: Option<Lease> = None;
+        let mut bid_after = Instant::now();
         loop {
             if lock.is_none() {
                 lock = self.try_lock();
@@ -105,7 +115,9 @@ impl Elector {
                 }
             }
             if lock.is_some() {
-                self.keep_lease(&mut lease);
+                if lease.is_some() || Instant::now() >= bid_after {
+                    self.keep_lease(&mut lease);
+                }
                 let dead = self.paths.as_ref().map(dead_clients).unwrap_or_default();
                 let leased = lease.as_ref().is_some_and(Lease::is_valid);
                 let rescued = self.maintenance.tick(Utc::now(), &dead, leased);
@@ -122,6 +134,18 @@ impl Elector {
             select! {
                 recv(stop) -> _ => break,
                 recv(nudge) -> _ => {}
+                recv(leadership) -> notice => match notice {
+                    Ok(Notification::RequestResign) => {
+                        if let Some(held) = lease.take() {
+                            log::info!("riverlite: client {} resigns on request", self.client_id);
+                            self.resign(&held.term);
+                            bid_after = Instant::now() + self.interval;
+                        }
+                    }
+                    Ok(_) => {}
+                    // No watcher (an in-memory database): no notices.
+                    Err(_) => leadership = crossbeam_channel::never(),
+                },
                 default(timeout) => {}
             }
         }

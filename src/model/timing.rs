@@ -14,6 +14,9 @@
 //! | [`LEADER_TTL`] | 15 s | leader | how long the `river_leader` lease lasts without a refresh |
 //! | [`LEADER_REFRESH`] | 5 s | leader | how often the leader extends its lease |
 //! | [`LEASE_MARGIN`] | 2 s | leader | how long before the lease's expiry, counted from the last refresh, a leader that could not refresh stops leading |
+//! | [`NOTIFY_INSERT_COOLDOWN`] | 100 ms | db: notifications | at most one `river_insert` notification per queue per process in this time (River's fetch cooldown) |
+//! | [`NOTIFICATION_RETENTION`] | 5 min | leader: cleaner; db: notifications | how long `river_notification` rows are kept (River's) |
+//! | [`NOTIFICATION_PRUNE_EVERY`] | 1 min | db: notifications | how often a process that writes notifications also prunes old ones, so a file with no leader stays bounded |
 //! | [`RETRY_FAILED_INSERT`] | 1 s | leader: periodic enqueuer | how soon a periodic insert that failed for a passing reason is tried again |
 
 use std::time::Duration;
@@ -55,3 +58,15 @@ pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(2);
 /// How soon a periodic insert that failed for a passing reason (a busy
 /// database, an exhausted pool) is tried again.
 pub(crate) const RETRY_FAILED_INSERT: Duration = Duration::from_secs(1);
+
+/// At most one `river_insert` notification per queue per process in this
+/// time, as River limits them to one per fetch cooldown: single inserts
+/// stay one row each, and a waiting River worker still hears of them.
+pub(crate) const NOTIFY_INSERT_COOLDOWN: Duration = Duration::from_millis(100);
+
+/// How long notification rows are kept (River's SQLite notification cleaner).
+pub(crate) const NOTIFICATION_RETENTION: Duration = Duration::from_secs(5 * 60);
+
+/// How often a process that writes notifications prunes old ones itself, so
+/// that a file with only insert-only clients (no leader) stays bounded.
+pub(crate) const NOTIFICATION_PRUNE_EVERY: Duration = Duration::from_secs(60);
