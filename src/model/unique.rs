@@ -189,14 +189,30 @@ fn push_sjson_key(out: &mut String, key: &str) {
 }
 
 fn truncate(t: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
+    // Go's Time.Truncate counts periods from January 1 of year 1, not from
+    // 1970: the same for periods that divide a day, not for a week.
+    const YEAR_ONE_TO_UNIX_MS: i64 = 62_135_596_800_000;
     let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
-    let ms = t.timestamp_millis();
-    DateTime::from_timestamp_millis(ms - ms.rem_euclid(period_ms)).unwrap_or(t)
+    let since_year_one = t.timestamp_millis().saturating_add(YEAR_ONE_TO_UNIX_MS);
+    let ms = since_year_one - since_year_one.rem_euclid(period_ms) - YEAR_ONE_TO_UNIX_MS;
+    DateTime::from_timestamp_millis(ms).unwrap_or(t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_count_from_year_one_as_gos_truncate_does() {
+        let t = DateTime::parse_from_rfc3339("2026-12-02T15:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let week = truncate(t, Duration::from_secs(7 * 86_400));
+        // Year 1 began on a Monday, so weeks start on Mondays.
+        assert_eq!(week.to_rfc3339(), "2026-11-30T00:00:00+00:00");
+        let hour = truncate(t, Duration::from_secs(3_600));
+        assert_eq!(hour, t);
+    }
 
     #[test]
     fn sorted_args_sorts_top_level_keys_only() {
