@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 
 use crate::error::{Error, Result};
 
@@ -20,8 +22,11 @@ enum ScheduleKind {
     /// restricted, since crontab fires when either matches (the `cron`
     /// crate would require both).
     Cron {
+        /// The spec as given, `CRON_TZ=` prefix included.
         spec: String,
         schedules: Vec<cron::Schedule>,
+        /// The zone targets are computed in; `None` is UTC.
+        zone: Option<Tz>,
     },
     Every(Duration),
 }
@@ -32,6 +37,51 @@ impl fmt::Debug for Schedule {
             ScheduleKind::Cron { spec, .. } => write!(f, "Schedule::cron({spec:?})"),
             ScheduleKind::Every(d) => write!(f, "Schedule::every({d:?})"),
         }
+    }
+}
+
+/// The cron spec as given, or `every 30s` (`ms` below a whole second):
+/// the text stored for a durable schedule, which [`FromStr`] reads back.
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ScheduleKind::Cron { spec, .. } => f.write_str(spec),
+            ScheduleKind::Every(d) if d.subsec_nanos() == 0 => write!(f, "every {}s", d.as_secs()),
+            ScheduleKind::Every(d) => write!(f, "every {}ms", d.as_millis()),
+        }
+    }
+}
+
+/// Reads what [`Display`](fmt::Display) writes: `every 30s` (also `ms`,
+/// `m`, `h`), or a cron spec for [`Schedule::cron`].
+impl FromStr for Schedule {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Schedule> {
+        let Some(interval) = s.trim().strip_prefix("every ") else {
+            return Schedule::cron(s);
+        };
+        let interval = interval.trim();
+        let bad = || {
+            Error::Config(format!(
+                "invalid interval {interval:?}: use 30s, 500ms, 5m or 2h"
+            ))
+        };
+        let (number, unit) = interval
+            .find(|c: char| !c.is_ascii_digit())
+            .map(|at| interval.split_at(at))
+            .ok_or_else(bad)?;
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        let schedule = Schedule::every(d);
+        schedule.validate()?;
+        Ok(schedule)
     }
 }
 
@@ -98,17 +148,35 @@ fn translate_day_of_week(field: &str) -> Option<String> {
 impl Schedule {
     /// A cron schedule: standard 5-field crontab (`min hour dom month dow`,
     /// day of week 0-7 with Sunday as 0 or 7, names such as `MON-FRI`), or a
-    /// 6-field form with leading seconds. Times are UTC.
+    /// 6-field form with leading seconds. Times are UTC, unless the spec
+    /// starts with `CRON_TZ=Area/City` (as River's cron accepts): then
+    /// targets are local times in that zone. A daily 09:00 stays at 09:00
+    /// across daylight-saving changes; a target in a spring-forward gap runs
+    /// once, at the first valid instant after it; one repeated by a
+    /// fall-back runs once.
     ///
     /// ```
     /// use riverlite::Schedule;
-    /// assert!(Schedule::cron("0 9 * * 1-5").is_ok());        // 09:00 on weekdays
+    /// assert!(Schedule::cron("0 9 * * 1-5").is_ok());        // 09:00 UTC on weekdays
+    /// assert!(Schedule::cron("CRON_TZ=Europe/Berlin 0 9 * * 1-5").is_ok());
     /// assert!(Schedule::cron("*/30 * * * * *").is_ok());     // every 30 seconds
     /// assert!(Schedule::cron("not a spec").is_err());
+    /// assert!(Schedule::cron("CRON_TZ=Mars/Olympus 0 9 * * *").is_err());
     /// ```
     pub fn cron(spec: &str) -> Result<Schedule> {
         let bad = |why: &str| Error::Config(format!("invalid cron spec {spec:?}: {why}"));
-        let fields: Vec<&str> = spec.split_whitespace().collect();
+        let trimmed = spec.trim();
+        let (zone, body) = match trimmed.strip_prefix("CRON_TZ=") {
+            Some(rest) => {
+                let (name, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                let zone: Tz = name
+                    .parse()
+                    .map_err(|_| bad(&format!("unknown time zone {name:?}")))?;
+                (Some(zone), body)
+            }
+            None => (None, trimmed),
+        };
+        let fields: Vec<&str> = body.split_whitespace().collect();
         let mut full: Vec<String> = match fields.len() {
             5 => std::iter::once("0")
                 .chain(fields.iter().copied())
@@ -143,10 +211,17 @@ impl Schedule {
         }
         Ok(Schedule {
             kind: ScheduleKind::Cron {
-                spec: spec.to_string(),
+                spec: trimmed.to_string(),
                 schedules,
+                zone,
             },
         })
+    }
+
+    /// [`Schedule::cron`] with targets in time zone `zone` (an IANA name
+    /// such as `Europe/Berlin`): the same as a `CRON_TZ=` prefix.
+    pub fn cron_in(spec: &str, zone: &str) -> Result<Schedule> {
+        Schedule::cron(&format!("CRON_TZ={zone} {}", spec.trim()))
     }
 
     /// Every `interval`, at multiples of it since the Unix epoch (so every
@@ -170,9 +245,24 @@ impl Schedule {
     /// The first target time strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
-            ScheduleKind::Cron { schedules, .. } => {
-                schedules.iter().filter_map(|s| s.after(&t).next()).min()
-            }
+            ScheduleKind::Cron {
+                schedules,
+                zone: None,
+                ..
+            } => schedules.iter().filter_map(|s| s.after(&t).next()).min(),
+            ScheduleKind::Cron {
+                schedules,
+                zone: Some(zone),
+                ..
+            } => schedules
+                .iter()
+                .filter_map(|s| {
+                    s.after(&wall_clock(*zone, t))
+                        .take(LOCAL_CANDIDATES)
+                        .map(|local| instant_of(*zone, local))
+                        .find(|&at| at > t)
+                })
+                .min(),
             ScheduleKind::Every(d) => {
                 let period = i64::try_from(d.as_millis()).ok()?.max(1);
                 let ms = t.timestamp_millis();
@@ -184,14 +274,28 @@ impl Schedule {
     /// The latest target time at or before `t`.
     pub fn latest_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
-            ScheduleKind::Cron { schedules, .. } => schedules
+            ScheduleKind::Cron {
+                schedules,
+                zone: None,
+                ..
+            } => schedules.iter().filter_map(|s| latest_local(s, t)).max(),
+            ScheduleKind::Cron {
+                schedules,
+                zone: Some(zone),
+                ..
+            } => schedules
                 .iter()
                 .filter_map(|s| {
-                    if s.includes(t) && t.timestamp_subsec_nanos() == 0 {
-                        Some(t)
-                    } else {
-                        s.after(&t).next_back()
+                    let mut local = wall_clock(*zone, t);
+                    for _ in 0..LOCAL_CANDIDATES {
+                        let candidate = latest_local(s, local)?;
+                        let at = instant_of(*zone, candidate);
+                        if at <= t {
+                            return Some(at);
+                        }
+                        local = candidate - chrono::Duration::seconds(1);
                     }
+                    None
                 })
                 .max(),
             ScheduleKind::Every(d) => {
@@ -200,6 +304,48 @@ impl Schedule {
                 DateTime::from_timestamp_millis(ms - ms.rem_euclid(period))
             }
         }
+    }
+}
+
+/// Local candidates looked at for one zoned target: enough to step over a
+/// daylight-saving change, whatever the schedule.
+const LOCAL_CANDIDATES: usize = 64;
+
+// A zoned cron schedule runs on the zone's wall clock: the cron crate
+// iterates local times written as if they were UTC, and each becomes the
+// instant it names in the zone.
+
+/// `t`'s wall-clock time in `zone`, written as a UTC time.
+fn wall_clock(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_timezone(&zone).naive_local().and_utc()
+}
+
+/// The instant a wall-clock time names in `zone`: the earlier one when a
+/// fall-back repeats it (so it runs once), and the first valid instant after
+/// it when a spring-forward skips it.
+fn instant_of(zone: Tz, local: DateTime<Utc>) -> DateTime<Utc> {
+    let naive = local.naive_utc();
+    let mut probe = naive;
+    for _ in 0..(24 * 60) {
+        match zone.from_local_datetime(&probe) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
+            // In a gap, which ends on a whole minute in every real zone.
+            LocalResult::None => {
+                let next = probe + chrono::Duration::minutes(1);
+                probe = next.with_second(0).unwrap_or(next);
+            }
+        }
+    }
+    naive.and_utc()
+}
+
+/// The latest time of `schedule` at or before `t` (both as the schedule reads them).
+fn latest_local(schedule: &cron::Schedule, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if schedule.includes(t) && t.timestamp_subsec_nanos() == 0 {
+        Some(t)
+    } else {
+        schedule.after(&t).next_back()
     }
 }
 
@@ -288,5 +434,96 @@ mod tests {
             s.latest_at_or_before(t).unwrap(),
             Utc.with_ymd_and_hms(2026, 1, 1, 5, 0, 0).unwrap()
         );
+    }
+
+    fn utc(rfc: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_zoned_daily_target_keeps_its_local_time_across_daylight_saving() {
+        let nine = Schedule::cron("CRON_TZ=Europe/Berlin 0 9 * * *").unwrap();
+        // CET (UTC+1) before 2026-03-29, CEST (UTC+2) after.
+        assert_eq!(
+            nine.next_after(utc("2026-03-27T12:00:00Z")),
+            Some(utc("2026-03-28T08:00:00Z"))
+        );
+        assert_eq!(
+            nine.next_after(utc("2026-03-28T12:00:00Z")),
+            Some(utc("2026-03-29T07:00:00Z"))
+        );
+        assert_eq!(
+            Schedule::cron_in("0 9 * * *", "Europe/Berlin")
+                .unwrap()
+                .next_after(utc("2026-03-28T12:00:00Z")),
+            Some(utc("2026-03-29T07:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_target_in_a_spring_forward_gap_runs_once_at_the_first_valid_instant() {
+        // 2026-03-29 in Berlin: 02:00 local jumps to 03:00, so 02:30 never happens.
+        let half_two = Schedule::cron("CRON_TZ=Europe/Berlin 30 2 * * *").unwrap();
+        let in_gap = half_two.next_after(utc("2026-03-28T12:00:00Z")).unwrap();
+        assert_eq!(in_gap, utc("2026-03-29T01:00:00Z"), "03:00 CEST");
+        assert_eq!(half_two.latest_at_or_before(in_gap), Some(in_gap));
+        assert_eq!(
+            half_two.next_after(in_gap),
+            Some(utc("2026-03-30T00:30:00Z")),
+            "the next day's 02:30 CEST"
+        );
+    }
+
+    #[test]
+    fn a_target_repeated_by_a_fall_back_runs_once() {
+        // 2026-10-25 in Berlin: 03:00 CEST falls back to 02:00 CET, so 02:30 happens twice.
+        let half_two = Schedule::cron("CRON_TZ=Europe/Berlin 30 2 * * *").unwrap();
+        let first = half_two.next_after(utc("2026-10-24T12:00:00Z")).unwrap();
+        assert_eq!(first, utc("2026-10-25T00:30:00Z"), "02:30 CEST");
+        assert_eq!(
+            half_two.next_after(first),
+            Some(utc("2026-10-26T01:30:00Z")),
+            "not the second 02:30 (01:30 UTC on the 25th)"
+        );
+        // During the repeated hour the latest target is still the first 02:30.
+        assert_eq!(
+            half_two.latest_at_or_before(utc("2026-10-25T01:45:00Z")),
+            Some(first)
+        );
+    }
+
+    #[test]
+    fn the_stored_text_reads_back_into_the_same_schedule() {
+        for text in [
+            "every 30s",
+            "every 1500ms",
+            "0 9 * * 1-5",
+            "CRON_TZ=Europe/Berlin 0 9 * * 1-5",
+        ] {
+            let schedule: Schedule = text.parse().unwrap();
+            assert_eq!(schedule.to_string(), text);
+        }
+        assert_eq!(
+            Schedule::every(Duration::from_secs(120)).to_string(),
+            "every 120s"
+        );
+        assert_eq!(
+            "every 2m".parse::<Schedule>().unwrap().to_string(),
+            "every 120s"
+        );
+        for bad in [
+            "every 0s",
+            "every 10x",
+            "every s",
+            "every 100ms",
+            "CRON_TZ=Nowhere/Else 0 9 * * *",
+        ] {
+            assert!(
+                matches!(bad.parse::<Schedule>(), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
     }
 }
