@@ -113,3 +113,29 @@ CREATE TABLE river_notification (
 
 CREATE INDEX river_notification_created_at_idx ON river_notification (created_at);
 CREATE INDEX river_notification_topic_id_idx ON river_notification (topic, id);
+
+-- >>> riverlite line 1
+-- riverlite's own tables, migration line `riverlite` (River's clients ignore
+-- them): created with the main line, in the same transaction, or added to a
+-- River file when riverlite migrates it.
+
+-- Durable schedules: periodic jobs stored in the database, which any client
+-- (insert-only ones and the CLI included) writes and the leader runs. A row
+-- with from_code = 1 records the targets of a periodic job defined in a
+-- working client's code, so catch-up never depends on surviving job rows.
+CREATE TABLE riverlite_periodic_job (
+    id text PRIMARY KEY NOT NULL,
+    kind text NOT NULL,
+    args blob NOT NULL DEFAULT (jsonb('{}')),       -- each job's args (JSONB object)
+    schedule text NOT NULL,                         -- Schedule's Display: a cron spec, or 'every 30s'
+    opts blob NOT NULL DEFAULT (jsonb('{}')),       -- each job's insert options (JSONB object)
+    from_code integer NOT NULL DEFAULT 0,
+    paused integer NOT NULL DEFAULT 0,
+    last_target_at timestamp,                       -- the latest target enqueued
+    next_target_at timestamp,
+    created_at timestamp NOT NULL,
+    updated_at timestamp NOT NULL,
+    CONSTRAINT id_length CHECK (length(id) > 0 AND length(id) < 128),
+    CONSTRAINT kind_length CHECK (length(kind) > 0 AND length(kind) < 128)
+);
+-- <<< riverlite line 1

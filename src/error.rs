@@ -74,9 +74,11 @@ pub enum Error {
     /// The database is not migrated far enough: empty with `.migrate(false)`,
     /// or at a `main` version older than riverlite works (7), which it does
     /// not migrate from.
-    #[error("the database is not migrated far enough ({}; riverlite needs main version {need} or later): run `riverlite migrate` on a new file, or River's migrations on an old one", found_version(*.found))]
+    #[error("the database is not migrated far enough (line {line}: {}; riverlite needs version {need} or later): run `riverlite migrate` (or build with .migrate(true)), or River's migrations on a file older than main version 7", found_version(*.found))]
     NotMigrated {
-        /// The `main` version found, if any.
+        /// The migration line: `main` (River's) or `riverlite` (riverlite's own tables).
+        line: String,
+        /// The version of that line found, if any.
         found: Option<i64>,
         /// The version this code needs.
         need: i64,
@@ -207,7 +209,7 @@ impl From<r2d2::Error> for Error {
 
 fn found_version(found: Option<i64>) -> String {
     match found {
-        Some(v) => format!("it is at main version {v}"),
-        None => "it has no River schema".into(),
+        Some(v) => format!("it is at version {v}"),
+        None => "it has none of it".into(),
     }
 }

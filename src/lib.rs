@@ -87,6 +87,7 @@ pub use client::{
 pub use db::SqlitePool;
 pub use error::{Error, Result};
 pub use model::args::JobArgs;
+pub use model::durable_schedule::{ScheduleParams, ScheduleRow};
 pub use model::event::{Event, EventKind, JobStats, SUBSCRIPTION_CAPACITY};
 pub use model::insert_opts::{
     InsertManyParams, InsertOpts, InsertResult, UniqueOpts, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY,

@@ -81,12 +81,12 @@ fn migrate_creates_the_schema_and_status_lists_versions() {
     assert!(out.contains("main: 1, 2, 3, 4, 5, 6, 7, 8"), "{out}");
     assert!(path.exists());
     let status = stdout_of(&path, &["migrate", "--status"]);
-    assert_eq!(status, "main: 1, 2, 3, 4, 5, 6, 7, 8\n");
+    assert_eq!(status, "main: 1, 2, 3, 4, 5, 6, 7, 8\nriverlite: 1\n");
     // Migrating again changes nothing.
     stdout_of(&path, &["migrate"]);
     assert_eq!(
         stdout_of(&path, &["migrate", "--status"]),
-        "main: 1, 2, 3, 4, 5, 6, 7, 8\n"
+        "main: 1, 2, 3, 4, 5, 6, 7, 8\nriverlite: 1\n"
     );
 }
 
@@ -97,13 +97,13 @@ fn a_version_7_file_is_read_as_it_is_and_migrate_brings_it_to_8() {
     common::make_version_7(&path);
     assert_eq!(
         stdout_of(&path, &["migrate", "--status"]),
-        "main: 1, 2, 3, 4, 5, 6, 7\n"
+        "main: 1, 2, 3, 4, 5, 6, 7\nriverlite: 1\n"
     );
     let listed = stdout_of(&path, &["jobs", "list"]);
     assert!(listed.contains(&ids[2].to_string()), "{listed}");
     assert_eq!(
         stdout_of(&path, &["migrate", "--status"]),
-        "main: 1, 2, 3, 4, 5, 6, 7\n",
+        "main: 1, 2, 3, 4, 5, 6, 7\nriverlite: 1\n",
         "reading changed nothing"
     );
     let out = stdout_of(&path, &["migrate"]);

@@ -35,8 +35,12 @@ fn data_version(conn: &Connection) -> i64 {
         .expect("data_version")
 }
 
+/// River's main line up to `version`, then riverlite's own line.
 fn main_migrations_to(version: i64) -> Vec<(String, i64)> {
-    (1..=version).map(|v| ("main".to_string(), v)).collect()
+    (1..=version)
+        .map(|v| ("main".to_string(), v))
+        .chain([("riverlite".to_string(), 1)])
+        .collect()
 }
 
 fn main_migrations() -> Vec<(String, i64)> {
@@ -109,7 +113,8 @@ fn migrate_false_on_a_new_file_is_not_migrated() {
             err,
             Error::NotMigrated {
                 found: None,
-                need: 7
+                need: 7,
+                ..
             }
         ),
         "{err:?}"
@@ -238,7 +243,8 @@ fn a_file_older_than_version_7_is_not_migrated_and_names_the_version() {
                 err,
                 Error::NotMigrated {
                     found: Some(6),
-                    need: 7
+                    need: 7,
+                    ..
                 }
             ),
             "{err:?}"

@@ -178,8 +178,9 @@ impl ClientBuilder {
         let config = |m: String| Err(Error::Config(m));
         if !self.periodic_jobs.is_empty() && (self.queues.is_empty() || self.workers.is_empty()) {
             return config(
-                "periodic jobs need a client that works jobs: add a queue and a worker, or insert \
-                 periodic jobs from a working client"
+                "periodic jobs need a client that works jobs: add a queue and a worker; to set up \
+                 a periodic job from this client, store it with schedule_upsert, and whichever \
+                 working client leads runs it"
                     .into(),
             );
         }

@@ -6,6 +6,7 @@ mod config;
 mod insert;
 mod periodic_jobs;
 mod runtime;
+mod schedules;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

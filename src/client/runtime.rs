@@ -15,8 +15,8 @@ use crate::engine::{
 };
 use crate::error::{Error, Result};
 use crate::leader::{
-    is_alive, rescue_leftovers_of, Cleaner, Elector, LivenessLock, LockPaths, Maintenance,
-    PeriodicEnqueuer, Rescuer, Scheduler,
+    is_alive, rescue_leftovers_of, Cleaner, DurableSchedules, Elector, LivenessLock, LockPaths,
+    Maintenance, PeriodicEnqueuer, Rescuer, Scheduler,
 };
 use crate::model::OutcomeRules;
 
@@ -296,6 +296,11 @@ impl Client {
             PeriodicEnqueuer::new(
                 inner.db.clone(),
                 inner.periodic.clone(),
+                inner.config.insert_defaults.clone(),
+                inner.wakers.clone(),
+            ),
+            DurableSchedules::new(
+                inner.db.clone(),
                 inner.config.insert_defaults.clone(),
                 inner.wakers.clone(),
             ),

@@ -1,4 +1,4 @@
-//! Migrations: River's `main` line up to version 8, applied from `schema.sql`; files at version 7 are worked as they are, or upgraded.
+//! Migrations: River's `main` line up to version 8 and riverlite's own `riverlite` line, applied from `schema.sql`; files at version 7 are worked as they are, or upgraded.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -19,32 +19,65 @@ pub(crate) const OLDEST_WORKABLE: i64 = 7;
 /// The migration line riverlite's schema belongs to.
 pub(crate) const MAIN_LINE: &str = "main";
 
-/// Creates the schema on an empty database, or brings a version 7 file to
-/// 8, when `migrate` is set; checks the database otherwise.
+/// riverlite's own migration line, for its `riverlite_*` tables.
+pub(crate) const RIVERLITE_LINE: &str = "riverlite";
+
+/// The newest `riverlite` line version this code knows.
+pub(crate) const RIVERLITE_VERSION: i64 = 1;
+
+/// Creates the schema on an empty database, brings a version 7 file to 8,
+/// and adds riverlite's own line where it is missing, when `migrate` is
+/// set; checks the database otherwise.
 ///
-/// A database at version 8 is only read. A newer one is `SchemaTooNew`, and
+/// An up-to-date database is only read. A newer one is `SchemaTooNew`, and
 /// nothing is written.
 pub(crate) fn prepare(conn: &mut Connection, migrate: bool) -> Result<()> {
-    match main_version(conn)? {
-        None if migrate => apply(conn, None),
-        Some(v) if migrate && (OLDEST_WORKABLE..MAIN_VERSION).contains(&v) => apply(conn, Some(v)),
-        _ => check(conn),
+    let main = line_version(conn, MAIN_LINE)?;
+    let own = line_version(conn, RIVERLITE_LINE)?;
+    let main_due = match main {
+        None => true,
+        Some(v) => (OLDEST_WORKABLE..MAIN_VERSION).contains(&v),
+    };
+    let workable = main.is_none_or(|v| v >= OLDEST_WORKABLE);
+    if migrate && workable && (main_due || own.is_none()) {
+        apply(conn, main, own)
+    } else {
+        check(conn)
     }
 }
 
-/// Errs unless the database is at a version this code works:
-/// `OLDEST_WORKABLE` to `MAIN_VERSION`.
+/// Errs unless the database is at a version this code works: main
+/// `OLDEST_WORKABLE` to `MAIN_VERSION`, and riverlite's own line (if any)
+/// no newer than this code knows.
 pub(crate) fn check(conn: &Connection) -> Result<()> {
-    match main_version(conn)? {
-        Some(v) if v > MAIN_VERSION => Err(Error::SchemaTooNew {
-            line: MAIN_LINE.into(),
-            found: v,
-            known: MAIN_VERSION,
-        }),
+    let too_new = |line: &str, found: i64, known: i64| Error::SchemaTooNew {
+        line: line.into(),
+        found,
+        known,
+    };
+    if let Some(v) = line_version(conn, RIVERLITE_LINE)?.filter(|&v| v > RIVERLITE_VERSION) {
+        return Err(too_new(RIVERLITE_LINE, v, RIVERLITE_VERSION));
+    }
+    match line_version(conn, MAIN_LINE)? {
+        Some(v) if v > MAIN_VERSION => Err(too_new(MAIN_LINE, v, MAIN_VERSION)),
         Some(v) if v >= OLDEST_WORKABLE => Ok(()),
         found => Err(Error::NotMigrated {
+            line: MAIN_LINE.into(),
             found,
             need: OLDEST_WORKABLE,
+        }),
+    }
+}
+
+/// Errs with `NotMigrated` naming riverlite's own line if the database
+/// lacks it: a River file opened with `.migrate(false)` has no schedules table.
+pub(crate) fn require_riverlite_line(conn: &Connection) -> Result<()> {
+    match line_version(conn, RIVERLITE_LINE)? {
+        Some(_) => Ok(()),
+        None => Err(Error::NotMigrated {
+            line: RIVERLITE_LINE.into(),
+            found: None,
+            need: RIVERLITE_VERSION,
         }),
     }
 }
@@ -77,38 +110,69 @@ fn has_migration_table(conn: &Connection) -> Result<bool> {
         .is_some())
 }
 
-fn main_version(conn: &Connection) -> Result<Option<i64>> {
+/// The latest version of `line` recorded, if any.
+fn line_version(conn: &Connection, line: &str) -> Result<Option<i64>> {
     if !has_migration_table(conn)? {
         return Ok(None);
     }
     Ok(conn.query_row(
         "SELECT max(version) FROM river_migration WHERE line = ?1",
-        [MAIN_LINE],
+        [line],
         |r| r.get(0),
     )?)
 }
 
-/// Creates the schema, or upgrades it `from` an older version, in one
-/// `BEGIN IMMEDIATE` transaction, so that several processes opening a file
-/// at once migrate it exactly once.
-fn apply(conn: &mut Connection, from: Option<i64>) -> Result<()> {
+/// Creates the schema, or upgrades main `from` an older version, and adds
+/// riverlite's line if `own` is missing, in one `BEGIN IMMEDIATE`
+/// transaction, so that several processes opening a file at once migrate
+/// it exactly once.
+fn apply(conn: &mut Connection, main: Option<i64>, own: Option<i64>) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Another process may have migrated between our check and our lock.
-    if main_version(&tx)? != from {
+    if line_version(&tx, MAIN_LINE)? != main || line_version(&tx, RIVERLITE_LINE)? != own {
         drop(tx);
-        return check(conn);
+        return prepare(conn, true);
     }
-    match from {
-        None => tx.execute_batch(SCHEMA)?,
-        Some(_) => rebuild_job_table(&tx)?,
+    let record = |line: &str, versions: std::ops::RangeInclusive<i64>| -> Result<()> {
+        let mut insert =
+            tx.prepare("INSERT INTO river_migration (line, version) VALUES (?1, ?2)")?;
+        for version in versions {
+            insert.execute(rusqlite::params![line, version])?;
+        }
+        Ok(())
+    };
+    match main {
+        None => {
+            tx.execute_batch(part(MAIN_PART))?;
+            record(MAIN_LINE, 1..=MAIN_VERSION)?;
+        }
+        Some(v) if v < MAIN_VERSION => {
+            rebuild_job_table(&tx)?;
+            record(MAIN_LINE, v + 1..=MAIN_VERSION)?;
+        }
+        Some(_) => {}
     }
-    let mut insert = tx.prepare("INSERT INTO river_migration (line, version) VALUES (?1, ?2)")?;
-    for version in from.map_or(1, |v| v + 1)..=MAIN_VERSION {
-        insert.execute(rusqlite::params![MAIN_LINE, version])?;
+    if own.is_none() {
+        tx.execute_batch(part(RIVERLITE_PART))?;
+        record(RIVERLITE_LINE, 1..=RIVERLITE_VERSION)?;
     }
-    drop(insert);
     tx.commit()?;
     Ok(())
+}
+
+/// The markers of `schema.sql`'s parts.
+const MAIN_PART: (&str, &str) = ("", "-- >>> riverlite line 1");
+const JOB_TABLE_PART: (&str, &str) = ("-- >>> river_job", "-- <<< river_job");
+const RIVERLITE_PART: (&str, &str) = ("-- >>> riverlite line 1", "-- <<< riverlite line 1");
+
+/// The part of `schema.sql` between two markers (an empty start marker is
+/// the file's start).
+fn part((start, end): (&str, &str)) -> &'static str {
+    let from = SCHEMA.find(start).unwrap_or(0);
+    let to = SCHEMA[from..]
+        .find(end)
+        .map_or(SCHEMA.len(), |at| from + at);
+    &SCHEMA[from..to]
 }
 
 /// Version 8: `river_job` again, with `id integer PRIMARY KEY AUTOINCREMENT`.
@@ -127,7 +191,7 @@ fn rebuild_job_table(conn: &Connection) -> Result<()> {
          DROP INDEX river_job_unique_idx; \
          ALTER TABLE river_job RENAME TO river_job_v7;",
     )?;
-    conn.execute_batch(job_table_part())?;
+    conn.execute_batch(part(JOB_TABLE_PART))?;
     conn.execute_batch(&format!(
         "INSERT INTO river_job ({COLUMNS}) SELECT {COLUMNS} FROM river_job_v7; \
          DROP TABLE river_job_v7;"
@@ -135,20 +199,22 @@ fn rebuild_job_table(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// `schema.sql`'s river_job table and indexes, between its markers.
-fn job_table_part() -> &'static str {
-    let start = SCHEMA.find("-- >>> river_job").unwrap_or(0);
-    let end = SCHEMA.find("-- <<< river_job").unwrap_or(SCHEMA.len());
-    &SCHEMA[start..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn the_main_part_has_rivers_tables_and_the_riverlite_part_riverlites() {
+        let main = part(MAIN_PART);
+        assert!(main.contains("CREATE TABLE river_job (") && !main.contains("riverlite_"));
+        let own = part(RIVERLITE_PART);
+        assert_eq!(own.matches("CREATE TABLE").count(), 1);
+        assert!(own.contains("CREATE TABLE riverlite_periodic_job ("));
+    }
+
+    #[test]
     fn the_job_table_part_is_river_job_and_its_indexes_only() {
-        let part = job_table_part();
+        let part = part(JOB_TABLE_PART);
         assert_eq!(part.matches("CREATE TABLE").count(), 1);
         assert!(part.contains("CREATE TABLE river_job ("));
         assert!(part.contains("AUTOINCREMENT"));

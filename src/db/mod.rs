@@ -8,6 +8,7 @@ pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod notifications;
 pub(crate) mod queues;
+pub(crate) mod schedules;
 
 /// A migrated in-memory database, for the SQL modules' unit tests.
 #[cfg(test)]

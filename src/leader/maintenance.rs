@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::leader::cleaner::Cleaner;
+use crate::leader::durable_schedules::DurableSchedules;
 use crate::leader::periodic_enqueuer::PeriodicEnqueuer;
 use crate::leader::rescuer::Rescuer;
 use crate::leader::scheduler::Scheduler;
@@ -56,6 +57,7 @@ pub(crate) struct Maintenance {
     rescuer: Rescuer,
     cleaner: Cleaner,
     periodic: PeriodicEnqueuer,
+    durable: DurableSchedules,
 }
 
 impl Maintenance {
@@ -65,12 +67,14 @@ impl Maintenance {
         rescuer: Rescuer,
         cleaner: Cleaner,
         periodic: PeriodicEnqueuer,
+        durable: DurableSchedules,
     ) -> Self {
         Maintenance {
             scheduler,
             rescuer,
             cleaner,
             periodic,
+            durable,
         }
     }
 
@@ -123,6 +127,7 @@ impl Maintenance {
             }
         }
         self.periodic.tick(now);
+        self.durable.tick(now);
         rescued
     }
 

@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::db::{jobs, maintenance, Db};
+use crate::db::{jobs, maintenance, schedules, Db};
 use crate::engine::Wakers;
 use crate::error::Result;
 use crate::leader::periodic_registry::PeriodicRegistry;
 use crate::model::timing::RETRY_FAILED_INSERT;
 use crate::model::{new_job, time, unique};
-use crate::model::{InsertManyParams, InsertOpts, PeriodicJob, PeriodicJobHandle};
+use crate::model::{InsertOpts, JobState, PeriodicJob, PeriodicJobHandle};
 
 /// Inserts periodic jobs while this client leads.
 pub(crate) struct PeriodicEnqueuer {
@@ -40,7 +40,7 @@ struct Entry {
 
 /// One run of a periodic job.
 #[derive(Debug, Clone, Copy)]
-enum Run {
+pub(crate) enum Run {
     /// The run for a target time, keyed by (id, target).
     Target(DateTime<Utc>),
     /// The `run_on_start` run of the election at this time, keyed by (id,
@@ -174,7 +174,12 @@ impl PeriodicEnqueuer {
                 start_pending: job.run_on_start.then_some(now),
                 job,
             };
-            if let Some(target) = self.catch_up_target(&entry.job, now, elected) {
+            let record = entry
+                .job
+                .id
+                .as_deref()
+                .and_then(|id| self.register(&entry.job, id, now));
+            if let Some(target) = self.catch_up_target(&entry.job, now, elected, record) {
                 if enqueue(
                     &self.db,
                     &self.insert_defaults,
@@ -201,19 +206,46 @@ impl PeriodicEnqueuer {
         job: &PeriodicJob,
         now: DateTime<Utc>,
         elected: bool,
+        record: Option<Option<DateTime<Utc>>>,
     ) -> Option<DateTime<Utc>> {
         if job.run_on_start {
             return None;
         }
         let latest = job.schedule.latest_at_or_before(now)?;
         let id = job.id.as_deref().filter(|_| elected)?;
-        let last = self
-            .db
-            .conn()
-            .and_then(|conn| maintenance::last_periodic_run(&conn, job.kind, id))
-            .ok()
-            .flatten()?;
+        // The durable record's last target, where it has one: it survives
+        // the cleaner and is not moved by a retry or snooze of a run. A
+        // record made just now (or a file without riverlite's line) falls
+        // back to the job rows.
+        let last = match record {
+            Some(Some(last)) => last,
+            _ => self
+                .db
+                .conn()
+                .and_then(|conn| maintenance::last_periodic_run(&conn, job.kind, id))
+                .ok()
+                .flatten()?,
+        };
         (last < latest).then_some(latest)
+    }
+
+    /// Records a periodic job in code in `riverlite_periodic_job` (flagged
+    /// as from code), and returns its last target: `None` without riverlite's
+    /// line (or if the write failed), `Some(None)` for a new record.
+    fn register(
+        &self,
+        job: &PeriodicJob,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Option<DateTime<Utc>>> {
+        let next = job.schedule.next_after(now);
+        let schedule = job.schedule.to_string();
+        self.db
+            .write(|tx| schedules::register_code_job(tx, id, job.kind, &schedule, next, now))
+            .unwrap_or_else(|e| {
+                log::warn!("riverlite: recording periodic job {id:?} failed: {e}");
+                None
+            })
     }
 }
 
@@ -235,7 +267,19 @@ fn enqueue(
         return true;
     };
     let Some(params) = params else { return true };
-    match insert_run(db, defaults, job, params, target, now) {
+    let run = PeriodicRun {
+        id: job.id.as_deref(),
+        kind: params.kind,
+        args: params.args,
+        opts: params.opts.unwrap_or_default(),
+        kind_opts: &params.kind_opts,
+        run: target,
+        next: match target {
+            Run::Target(at) => job.schedule.next_after(at),
+            Run::OnStart(_) => None,
+        },
+    };
+    match insert_run(db, defaults, run, now) {
         Ok(true) => log::debug!("riverlite: periodic job {:?} inserted for {target}", job.id),
         Ok(false) => log::debug!(
             "riverlite: periodic job {:?} for {target} already inserted",
@@ -258,16 +302,31 @@ fn enqueue(
     true
 }
 
-fn insert_run(
+/// One periodic run to insert: from a periodic job in code or a durable schedule.
+pub(crate) struct PeriodicRun<'a> {
+    /// The periodic job's id: its runs are unique per target, and its
+    /// target is recorded in `riverlite_periodic_job`.
+    pub id: Option<&'a str>,
+    pub kind: &'a str,
+    pub args: std::result::Result<String, String>,
+    pub opts: InsertOpts,
+    pub kind_opts: &'a InsertOpts,
+    pub run: Run,
+    /// The target after this one, recorded with it.
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// Inserts one run and, in the same transaction, records its target (so a
+/// target is enqueued once whoever leads) and tells River's clients.
+/// Returns whether a row was inserted (false: that run existed already).
+pub(crate) fn insert_run(
     db: &Db,
     defaults: &InsertOpts,
-    job: &PeriodicJob,
-    params: InsertManyParams,
-    run: Run,
+    run: PeriodicRun<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let mut opts = params.opts.unwrap_or_default();
-    opts.scheduled_at = match run {
+    let mut opts = run.opts;
+    opts.scheduled_at = match run.run {
         Run::Target(target) => Some(target),
         Run::OnStart(_) => None,
     };
@@ -277,28 +336,30 @@ fn insert_run(
         .unwrap_or_else(|| serde_json::json!({}));
     if let Some(object) = metadata.as_object_mut() {
         object.insert("periodic".into(), true.into());
-        if let Some(id) = &job.id {
-            object.insert("river:periodic_job_id".into(), id.clone().into());
+        if let Some(id) = run.id {
+            object.insert("river:periodic_job_id".into(), id.into());
         }
     }
     opts.metadata = Some(metadata);
-    let mut row = new_job::prepare(
-        params.kind,
-        params.args,
-        Some(opts),
-        &params.kind_opts,
-        defaults,
-        now,
-    )?;
-    if let Some(id) = &job.id {
-        (row.unique_key, row.unique_states) = {
-            let (key, states) = match run {
-                Run::Target(target) => unique::periodic_unique_key(id, target),
-                Run::OnStart(elected) => unique::run_on_start_key(id, elected),
-            };
-            (Some(key), Some(states))
+    let mut row = new_job::prepare(run.kind, run.args, Some(opts), run.kind_opts, defaults, now)?;
+    if let Some(id) = run.id {
+        let (key, states) = match run.run {
+            Run::Target(target) => unique::periodic_unique_key(id, target),
+            Run::OnStart(elected) => unique::run_on_start_key(id, elected),
         };
+        (row.unique_key, row.unique_states) = (Some(key), Some(states));
     }
-    let results = db.write(|tx| jobs::insert(tx, vec![row], now))?;
+    let results = db.write(|tx| {
+        let results = jobs::insert(tx, vec![row], now)?;
+        if let (Some(id), Run::Target(target)) = (run.id, run.run) {
+            schedules::record_target(tx, id, target, run.next)?;
+        }
+        let available = results
+            .iter()
+            .filter(|r| r.job.state == JobState::Available)
+            .map(|r| r.job.queue.as_str());
+        db.insert_notices.announce(tx, available, now)?;
+        Ok(results)
+    })?;
     Ok(results.iter().any(|r| !r.unique_skipped_as_duplicate))
 }

@@ -4,6 +4,7 @@
 //! and `error` (`tests/architecture.rs` checks that).
 
 pub(crate) mod args;
+pub(crate) mod durable_schedule;
 pub(crate) mod event;
 pub(crate) mod insert_opts;
 pub(crate) mod job;

@@ -39,6 +39,7 @@ fn status(target: &Target, out: &mut dyn Write) -> CliResult {
         Err(Error::NotMigrated {
             found: Some(v),
             need,
+            ..
         }) => {
             writeln!(out, "main: up to {v} (this riverlite needs {need})")?;
             Ok(())

@@ -68,6 +68,7 @@ pub fn describe(err: &Error) -> String {
         Error::NotMigrated {
             found: Some(v),
             need,
+            ..
         } => format!(
             "the database is at schema version {v} (line main) and this riverlite needs {need}; \
              riverlite only creates the schema in a new database, so upgrade this one with \
