@@ -437,6 +437,8 @@ fn every_command_has_help() {
         &["queues", "list", "--help"],
         &["queues", "pause", "--help"],
         &["queues", "resume", "--help"],
+        &["schedules", "--help"],
+        &["schedules", "add", "--help"],
         &["leader", "--help"],
         &["bench", "--help"],
     ] {
@@ -516,4 +518,119 @@ fn bench_with_a_duration_inserts_and_works_at_once() {
     let client = Client::builder(&path).migrate(false).build().unwrap();
     let counts = client.job_counts().unwrap();
     assert!(counts.iter().all(|c| c.state == JobState::Completed));
+}
+
+#[test]
+fn schedules_add_list_get_pause_resume_and_delete() {
+    let (_dir, path) = migrated();
+    let out = stdout_of(
+        &path,
+        &[
+            "schedules",
+            "add",
+            "nightly",
+            "--cron",
+            "CRON_TZ=Europe/Berlin 0 3 * * *",
+            "--kind",
+            "report",
+            "--args",
+            r#"{"full":true}"#,
+            "--queue",
+            "reports",
+            "--tag",
+            "nightly",
+        ],
+    );
+    assert!(
+        out.starts_with("schedule nightly: CRON_TZ=Europe/Berlin 0 3 * * * (next "),
+        "{out}"
+    );
+    stdout_of(
+        &path,
+        &[
+            "schedules",
+            "add",
+            "tick",
+            "--every",
+            "30s",
+            "--kind",
+            "report",
+        ],
+    );
+
+    let table = stdout_of(&path, &["schedules", "list"]);
+    assert!(table.lines().next().unwrap().starts_with("ID"), "{table}");
+    assert!(
+        table.contains("every 30s") && table.contains("active"),
+        "{table}"
+    );
+    let rows: Vec<Value> = stdout_of(&path, &["schedules", "list", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["id"], "nightly");
+    assert_eq!(rows[0]["args"]["full"], true);
+    assert_eq!(rows[0]["queue"], "reports");
+    assert_eq!(rows[0]["tags"][0], "nightly");
+    assert!(rows[0]["next_target_at"].is_string());
+
+    assert_eq!(
+        stdout_of(&path, &["schedules", "pause", "tick"]),
+        "schedule tick: paused\n"
+    );
+    let got: Value =
+        serde_json::from_str(&stdout_of(&path, &["schedules", "get", "tick"])).unwrap();
+    assert_eq!(got["paused"], true);
+    assert!(
+        stdout_of(&path, &["schedules", "resume", "tick"]).starts_with("schedule tick: resumed")
+    );
+    stdout_of(&path, &["schedules", "delete", "tick"]);
+    stdout_of(&path, &["schedules", "delete", "nightly"]);
+    assert_eq!(stdout_of(&path, &["schedules", "list"]), "no schedules\n");
+}
+
+#[test]
+fn schedules_with_bad_input_fail_with_one_line_and_write_nothing() {
+    let (_dir, path) = migrated();
+    for args in [
+        &[
+            "schedules",
+            "add",
+            "s",
+            "--cron",
+            "not a spec",
+            "--kind",
+            "k",
+        ][..],
+        &["schedules", "add", "s", "--every", "10ms", "--kind", "k"],
+        &[
+            "schedules",
+            "add",
+            "s",
+            "--every",
+            "30s",
+            "--kind",
+            "k",
+            "--args",
+            "[1]",
+        ],
+        &[
+            "schedules",
+            "add",
+            "s",
+            "--every",
+            "30s",
+            "--kind",
+            "k",
+            "--priority",
+            "9",
+        ],
+        &["schedules", "pause", "missing"],
+        &["schedules", "delete", "missing"],
+    ] {
+        let stderr = assert_one_line_error(riverlite(&path).args(args).assert());
+        assert!(!stderr.is_empty(), "{args:?}");
+    }
+    assert_eq!(stdout_of(&path, &["schedules", "list"]), "no schedules\n");
 }

@@ -1,6 +1,7 @@
 //! `riverlite`: the command line of a riverlite database.
 //!
-//! It migrates a database, lists and administers jobs and queues, shows the
+//! It migrates a database, lists and administers jobs, queues and durable
+//! schedules, shows the
 //! leader, and benchmarks riverlite on this machine (`riverlite bench`).
 //! Every command but `migrate` and `bench` opens an existing, migrated
 //! database and never creates one. Failures print one `error: ...` line on
@@ -30,6 +31,8 @@ mod json;
 mod progress;
 #[path = "riverlite/queues.rs"]
 mod queues;
+#[path = "riverlite/schedules.rs"]
+mod schedules;
 #[path = "riverlite/table.rs"]
 mod table;
 
@@ -76,6 +79,9 @@ enum Command {
     /// List, pause or resume queues.
     #[command(subcommand)]
     Queues(queues::QueuesCommand),
+    /// List, show, add, pause, resume or delete durable schedules.
+    #[command(subcommand)]
+    Schedules(schedules::SchedulesCommand),
     /// Show which client holds leadership.
     Leader,
     /// Measure insert and work throughput and insert-to-start latency.
@@ -160,6 +166,7 @@ fn run(command: Command, target: &Target, out: &mut dyn Write) -> CliResult {
         Command::Migrate(args) => admin::migrate(&args, target, out),
         Command::Jobs(command) => jobs::run(command, &target.open_existing()?, out),
         Command::Queues(command) => queues::run(command, &target.open_existing()?, out),
+        Command::Schedules(command) => schedules::run(command, &target.open_existing()?, out),
         Command::Leader => admin::leader(&target.open_existing()?, out),
         Command::Bench(args) => bench::run(&args, target, out),
     }
