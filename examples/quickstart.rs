@@ -2,16 +2,19 @@
 //! queues, a flaky worker that is retried, a periodic job every 2 s, an
 //! insert-only client (inserting alone, in batches, and inside an
 //! application transaction), the error a periodic job on an insert-only
-//! client gets, and a final table of job states.
+//! client gets, the durable schedule it stores instead (which the working
+//! client then runs), and a final table of job states.
 //!
 //! `cargo run --release --example quickstart`
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use riverlite::rusqlite::{Connection, TransactionBehavior};
 use riverlite::{
     work_fn, Client, EventKind, InsertManyParams, InsertOpts, JobArgs, JobListParams, JobState,
-    PeriodicJob, QueueConfig, Schedule, WorkError,
+    PeriodicJob, QueueConfig, Schedule, ScheduleParams, WorkError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,9 +43,18 @@ impl JobArgs for Heartbeat {
     const KIND: &'static str = "heartbeat";
 }
 
+#[derive(Serialize, Deserialize)]
+struct Cleanup {
+    older_than_days: u32,
+}
+
+impl JobArgs for Cleanup {
+    const KIND: &'static str = "cleanup";
+}
+
 type Error = Box<dyn std::error::Error>;
 
-fn working_client(path: &std::path::Path) -> Result<Client, Error> {
+fn working_client(path: &std::path::Path, cleaned: Arc<AtomicBool>) -> Result<Client, Error> {
     let client = Client::builder(path)
         .queue("default", QueueConfig::new(4))
         .queue("images", QueueConfig::new(2))
@@ -63,6 +75,15 @@ fn working_client(path: &std::path::Path) -> Result<Client, Error> {
         .worker(work_fn::<ResizeImage, _>(|job| {
             std::thread::sleep(Duration::from_millis(50));
             println!("  [work] resized {} in queue {}", job.args.image, job.queue);
+            Ok(())
+        }))
+        .worker(work_fn::<Cleanup, _>(move |job| {
+            println!(
+                "  [work] durable schedule cleanup ran for {} (older than {} days)",
+                job.scheduled_at.format("%H:%M:%S"),
+                job.args.older_than_days
+            );
+            cleaned.store(true, Ordering::SeqCst);
             Ok(())
         }))
         .worker(work_fn::<Heartbeat, _>(|job| {
@@ -147,6 +168,25 @@ fn show_periodic_rejection(path: &std::path::Path) {
     }
 }
 
+/// What the insert-only client does instead: store the schedule in the
+/// database, where whichever working client leads runs it.
+fn store_durable_schedule(path: &std::path::Path) -> Result<(), Error> {
+    let inserter = Client::builder(path).build()?;
+    let every_second = Schedule::every(Duration::from_secs(1));
+    let row = inserter.schedule_upsert(ScheduleParams::new(
+        "cleanup",
+        every_second,
+        Cleanup {
+            older_than_days: 30,
+        },
+    ))?;
+    println!(
+        "insert-only client stored durable schedule {} ({})",
+        row.id, row.schedule
+    );
+    Ok(())
+}
+
 fn print_states(client: &Client) -> Result<(), Error> {
     println!(
         "\n{:>3}  {:<13} {:<8} {:<10} {:>7}  errors",
@@ -169,16 +209,19 @@ fn main() -> Result<(), Error> {
     let path = dir.join("quickstart.db");
     println!("database: {}", path.display());
 
-    let worker = working_client(&path)?;
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let worker = working_client(&path, cleaned.clone())?;
     let completed = worker.subscribe(&[EventKind::JobCompleted]);
     worker.start()?;
     insert_jobs(&path)?;
     show_periodic_rejection(&path);
+    store_durable_schedule(&path)?;
 
-    // Wait for the ten jobs (the retried ones too) and a few heartbeats.
+    // Wait for the ten jobs (the retried ones too), a few heartbeats and a
+    // run of the durable schedule.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut done = 0;
-    while (done < 13) && Instant::now() < deadline {
+    while (done < 13 || !cleaned.load(Ordering::SeqCst)) && Instant::now() < deadline {
         if completed.recv_timeout(Duration::from_millis(200)).is_ok() {
             done += 1;
         }

@@ -9,6 +9,9 @@ fn quickstart_runs_the_whole_tour_and_every_job_completes() {
         &[
             "inserted 10 jobs (one inside an application transaction)",
             "insert-only client with a periodic job is rejected: invalid configuration: periodic jobs need a client that works jobs",
+            "to set up a periodic job from this client, store it with schedule_upsert",
+            "insert-only client stored durable schedule cleanup (every 1s)",
+            "[work] durable schedule cleanup ran for",
             "[work] resized",
             "all jobs completed: true",
         ],
