@@ -452,8 +452,11 @@ fn stopping_or_dropping_the_client_inside_its_own_job_does_not_deadlock() {
             Ok(())
         });
         let id = client.insert(Noop { n: 1 }, None).unwrap().job.id;
-        client.start().unwrap();
-        slot.lock().unwrap().replace(client);
+        // Into the slot before it starts: the job may run at once, and
+        // takes the client from the slot (waiting for this lock till then).
+        let mut held = slot.lock().unwrap();
+        held.insert(client).start().unwrap();
+        drop(held);
         returned_rx
             .recv_timeout(DEADLINE)
             .expect("stop returns inside the job");
