@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::Client;
 use crate::db;
 use crate::engine::{
-    is_worker_thread_of, next_owner_token, watch_database, Completer, Listener, Producer,
+    is_worker_thread_of, next_owner_token, watch_database, Completer, Handoff, Listener, Producer,
     ProducerChannels, RunningJobs, WorkerContext,
 };
 use crate::error::{Error, Result};
@@ -90,7 +90,12 @@ impl Client {
         // Dropping stop_tx (at stop, or on an early return here) ends every thread.
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let (completion_tx, completion_rx) = crossbeam_channel::unbounded();
-        let (done_txs, done_rxs) = inner
+        let running: Vec<Arc<RunningJobs>> = inner
+            .queues
+            .iter()
+            .map(|(queue, config)| Arc::new(RunningJobs::new(queue, config.max_workers)))
+            .collect();
+        let (done_txs, done_rxs): (Vec<_>, Vec<_>) = inner
             .queues
             .iter()
             .map(|_| crossbeam_channel::unbounded())
@@ -100,7 +105,8 @@ impl Client {
             inner.events.clone(),
             inner.config.retry_policy.clone(),
             inner.config.maintenance.scheduler_interval,
-            done_txs,
+            running.iter().cloned().zip(done_txs).collect(),
+            &inner.config.id,
         );
         let outcomes_lost = completer.outcomes_lost();
         let completer_stopping = completer.stopping();
@@ -118,8 +124,8 @@ impl Client {
             completer: completion_tx,
             signals: inner.signals.clone(),
         };
-        let (running, producers_alive) =
-            self.spawn_producers(context, done_rxs, &stop_rx, &mut threads)?;
+        let producers_alive =
+            self.spawn_producers(context, &running, done_rxs, &stop_rx, &mut threads)?;
         let (leadership_tx, leadership_rx) = crossbeam_channel::bounded(16);
         if inner.db.file().is_some() {
             let (db, wakers, stop) = (inner.db.clone(), inner.wakers.clone(), stop_rx.clone());
@@ -149,34 +155,34 @@ impl Client {
         Ok(())
     }
 
-    /// Starts one producer per queue. Returns each one's running jobs and a
+    /// Starts one producer per queue, over its `running` jobs. Returns a
     /// channel that disconnects once every producer has exited.
     fn spawn_producers(
         &self,
         context: WorkerContext,
-        done: Vec<Receiver<Vec<(i64, u64)>>>,
+        running: &[Arc<RunningJobs>],
+        done: Vec<Receiver<Handoff>>,
         stop: &Receiver<()>,
         threads: &mut Vec<JoinHandle<()>>,
-    ) -> Result<(Vec<Arc<RunningJobs>>, Receiver<()>)> {
+    ) -> Result<Receiver<()>> {
         let inner = &self.inner;
         let context = Arc::new(context);
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
-        let mut running = Vec::new();
-        for (index, ((queue, config), done)) in inner.queues.iter().zip(done).enumerate() {
-            let producer = Producer::new(index, queue, config.max_workers, context.clone());
-            running.push(producer.running());
+        for (index, (running, done)) in running.iter().zip(done).enumerate() {
+            let producer = Producer::new(index, running.clone(), context.clone());
             let channels = ProducerChannels {
                 wake: inner.wake_receivers[index].clone(),
                 done,
                 stop: stop.clone(),
             };
             let alive = alive_tx.clone();
+            let queue = &running.queue;
             threads.push(spawn(&format!("riverlite-producer-{queue}"), move || {
                 producer.run(channels);
                 drop(alive);
             })?);
         }
-        Ok((running, alive_rx))
+        Ok(alive_rx)
     }
 
     /// Stops gracefully: stops claiming, waits for running jobs to finish and

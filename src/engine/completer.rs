@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::db::jobs::{self, Written};
+use crate::db::jobs::{self, Claimed, Written};
 use crate::db::Db;
+use crate::engine::producer::Handoff;
+use crate::engine::running::RunningJobs;
 use crate::error::{Error, Result};
 use crate::model::outcome::{self, Outcome, OutcomeRules};
 use crate::model::timing::COMPLETER_MAX_BACKOFF;
@@ -56,9 +58,12 @@ pub(crate) struct Completer {
     events: Arc<EventBus>,
     retry_policy: Arc<dyn RetryPolicy>,
     available_within: Duration,
-    /// One sender per producer, to hand back the (id, claim token) of
-    /// finished jobs.
-    done: Vec<Sender<Vec<(i64, u64)>>>,
+    /// Each producer's running jobs, whose claims it ends and fills.
+    running: Vec<Arc<RunningJobs>>,
+    /// One sender per producer, in the same order, for the jobs it claimed for it.
+    done: Vec<Sender<Handoff>>,
+    /// Who claims (for `attempted_by`).
+    client_id: String,
     /// Set when outcomes could not be written (those jobs stay `running`
     /// for the rescuer), so a stop keeps this client's liveness file.
     outcomes_lost: Arc<AtomicBool>,
@@ -70,20 +75,25 @@ pub(crate) struct Completer {
 impl Completer {
     /// A completer writing to `db` and reporting to `events`. Retries and
     /// snoozes due within `available_within` (the scheduler's interval) go
-    /// straight to `available`; `done` has one sender per producer, in order.
+    /// straight to `available`; `producers` has each producer's running
+    /// jobs and hand-off channel, in order.
     pub(crate) fn new(
         db: Arc<Db>,
         events: Arc<EventBus>,
         retry_policy: Arc<dyn RetryPolicy>,
         available_within: Duration,
-        done: Vec<Sender<Vec<(i64, u64)>>>,
+        producers: Vec<(Arc<RunningJobs>, Sender<Handoff>)>,
+        client_id: &str,
     ) -> Completer {
+        let (running, done) = producers.into_iter().unzip();
         Completer {
             db,
             events,
             retry_policy,
             available_within,
+            running,
             done,
+            client_id: client_id.to_string(),
             outcomes_lost: Arc::new(AtomicBool::new(false)),
             stopping: Arc::new(AtomicBool::new(false)),
         }
@@ -128,20 +138,14 @@ impl Completer {
         for (c, update) in batch.iter().zip(&updates) {
             log_failure(&c.row, update);
         }
-        let written = self.write(&updates, now);
-        let committed = Instant::now();
-
-        let mut done: Vec<Vec<(i64, u64)>> = vec![Vec::new(); self.done.len()];
+        let mut finished: Vec<Vec<(i64, u64)>> = vec![Vec::new(); self.done.len()];
         for c in &batch {
-            if let Some(ids) = done.get_mut(c.producer_index) {
+            if let Some(ids) = finished.get_mut(c.producer_index) {
                 ids.push((c.row.id, c.claim));
             }
         }
-        for (sender, ids) in self.done.iter().zip(done) {
-            if !ids.is_empty() {
-                let _ = sender.send(ids);
-            }
-        }
+        let written = self.write_and_claim_next(&updates, &finished, now);
+        let committed = Instant::now();
         // Events only for what was written, with the row as written.
         let wanted = self.events.wanted();
         if wanted.is_empty() {
@@ -168,10 +172,85 @@ impl Completer {
         }
     }
 
-    /// Writes a batch: what was written for each update (nothing where the
-    /// guard let it pass or the write was given up).
-    fn write(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Written> {
-        match self.write_retrying(updates, now) {
+    /// Writes a batch and, in the same transaction, claims the next jobs of
+    /// the queues it frees capacity in, while they have more waiting: one
+    /// write transaction per cycle of work instead of two. Under each
+    /// queue's claim lock, the finished claims end and the new ones start,
+    /// then the producers get the claimed jobs to run.
+    fn write_and_claim_next(
+        &self,
+        updates: &[JobUpdate],
+        finished: &[Vec<(i64, u64)>],
+        now: DateTime<Utc>,
+    ) -> Vec<Written> {
+        // Claim locks in producer order (a producer takes only its own).
+        let mut states: Vec<_> = self
+            .running
+            .iter()
+            .zip(finished)
+            .map(|(running, ids)| (!ids.is_empty()).then(|| running.claiming()))
+            .collect();
+        let plans: Vec<(usize, usize)> = states
+            .iter()
+            .enumerate()
+            .filter_map(|(i, state)| {
+                let state = state.as_ref()?;
+                let capacity = self.running[i].capacity(finished[i].len());
+                (state.more_waiting && !state.stopping && capacity > 0).then_some((i, capacity))
+            })
+            .collect();
+        let (written, claimed) = self.write(updates, &plans, now);
+        let mut claimed_for: Vec<Vec<Claimed>> =
+            (0..self.running.len()).map(|_| Vec::new()).collect();
+        for (i, jobs) in claimed {
+            claimed_for[i] = jobs;
+        }
+        for (i, state) in states.iter_mut().enumerate() {
+            let Some(state) = state else { continue };
+            let jobs = std::mem::take(&mut claimed_for[i]);
+            if let Some(&(_, capacity)) = plans.iter().find(|(p, _)| *p == i) {
+                state.more_waiting = jobs.len() == capacity;
+            }
+            let ids: Vec<i64> = jobs.iter().map(|c| c.row.id).collect();
+            let controls = self.running[i].hand_over(&finished[i], &ids);
+            let _ = self.done[i].send(Handoff {
+                claimed: jobs.into_iter().zip(controls).collect(),
+            });
+        }
+        written
+    }
+
+    /// Writes a batch, and claims per `plans` (producer, capacity) in the
+    /// same transaction: what was written for each update (nothing where the
+    /// guard let it pass or the write was given up), and the jobs claimed.
+    fn write(
+        &self,
+        updates: &[JobUpdate],
+        plans: &[(usize, usize)],
+        now: DateTime<Utc>,
+    ) -> (Vec<Written>, Vec<(usize, Vec<Claimed>)>) {
+        let claims = |tx: &rusqlite::Transaction<'_>| -> Result<Vec<(usize, Vec<Claimed>)>> {
+            plans
+                .iter()
+                .map(|&(i, capacity)| {
+                    let queue = &self.running[i].queue;
+                    Ok((
+                        i,
+                        jobs::claim(tx, queue, &self.client_id, capacity, Utc::now())?,
+                    ))
+                })
+                .collect()
+        };
+        match self.write_retrying(|tx| Ok((jobs::complete(tx, updates, now)?, claims(tx)?))) {
+            Ok(done) => done,
+            Err(e) if e.is_caused_by_data() => (self.write_outcomes(updates, now), Vec::new()),
+            Err(e) => (self.give_up(updates, &e), Vec::new()),
+        }
+    }
+
+    /// Writes a batch alone: what was written for each update.
+    fn write_outcomes(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Written> {
+        match self.write_retrying(|tx| jobs::complete(tx, updates, now)) {
             Ok(states) => states,
             // Some row cannot be written: write them one by one, so that
             // one bad row does not hold back the others.
@@ -184,7 +263,7 @@ impl Completer {
     }
 
     fn write_or_give_up(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Vec<Written> {
-        self.write_retrying(updates, now)
+        self.write_retrying(|tx| jobs::complete(tx, updates, now))
             .unwrap_or_else(|e| self.give_up(updates, &e))
     }
 
@@ -207,20 +286,22 @@ impl Completer {
     /// no rescuer recovers the jobs of a live client. Once the client is
     /// stopping, one more refusal ends it. Errors caused by the data return
     /// at once.
-    fn write_retrying(&self, updates: &[JobUpdate], now: DateTime<Utc>) -> Result<Vec<Written>> {
+    fn write_retrying<T>(
+        &self,
+        mut write: impl FnMut(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut backoff = Duration::from_millis(10);
         let mut refusals = 0u64;
         loop {
             let last_try = self.stopping.load(Ordering::SeqCst);
-            match self.db.write(|tx| jobs::complete(tx, updates, now)) {
+            match self.db.write(&mut write) {
                 Err(e) if !e.is_caused_by_data() && !last_try => {
                     refusals += 1;
                     // Once per doubling, so a lock held for an hour logs a dozen lines.
                     if refusals.is_power_of_two() {
                         log::warn!(
-                            "riverlite: writing {} job outcome(s) refused {refusals} time(s), \
-                             still retrying: {e}",
-                            updates.len()
+                            "riverlite: writing job outcomes refused {refusals} time(s), \
+                             still retrying: {e}"
                         );
                     }
                     std::thread::sleep(backoff);

@@ -12,7 +12,7 @@ pub(crate) mod wake;
 
 pub(crate) use completer::Completer;
 pub(crate) use pool::{is_worker_thread_of, next_owner_token, WorkerContext};
-pub(crate) use producer::{Producer, ProducerChannels};
+pub(crate) use producer::{Handoff, Producer, ProducerChannels};
 pub(crate) use registry::{Registered, WorkerRegistry};
 pub(crate) use running::RunningJobs;
 pub(crate) use wake::{watch_database, CommitWatch, Listener, Wakers};

@@ -17,10 +17,17 @@ use crate::model::{JobControl, JobRow};
 pub(crate) struct ProducerChannels {
     /// Something may be available: an insert, another process's write, a resume.
     pub wake: Receiver<()>,
-    /// Ids of jobs whose outcome the completer has written.
-    pub done: Receiver<Vec<(i64, u64)>>,
+    /// The completer wrote outcomes of this queue's jobs (and ended their
+    /// claims), and may have claimed the next jobs in the same transaction.
+    pub done: Receiver<Handoff>,
     /// Closed when the client stops.
     pub stop: Receiver<()>,
+}
+
+/// What the completer hands a producer after writing outcomes of its jobs:
+/// jobs it claimed for it in the same transaction, already counted as running.
+pub(crate) struct Handoff {
+    pub claimed: Vec<(Claimed, Arc<JobControl>)>,
 }
 
 /// One queue's producer.
@@ -37,22 +44,16 @@ impl Producer {
     /// at most `max_workers` jobs at once.
     pub(crate) fn new(
         index: usize,
-        queue: &str,
-        max_workers: usize,
+        running: Arc<RunningJobs>,
         context: Arc<WorkerContext>,
     ) -> Producer {
         Producer {
             index,
-            queue: queue.to_string(),
-            max_workers,
-            running: Arc::new(RunningJobs::default()),
+            queue: running.queue.clone(),
+            max_workers: running.max_workers,
+            running,
             context,
         }
-    }
-
-    /// Its running jobs, for `stop()` to cancel or name.
-    pub(crate) fn running(&self) -> Arc<RunningJobs> {
-        self.running.clone()
     }
 
     /// Claims and dispatches until stopped, then waits for its running jobs'
@@ -84,7 +85,7 @@ impl Producer {
                     || running == 0
                     || last_fetch.elapsed() >= FETCH_COOLDOWN
                 {
-                    should_fetch = self.fetch(&mut pool, capacity);
+                    should_fetch = self.fetch(&mut pool);
                     last_fetch = Instant::now();
                     running = self.running.lock().len();
                 } else {
@@ -103,23 +104,25 @@ impl Producer {
                 channels.stop.clone()
             };
             select! {
-                recv(channels.done) -> ids => {
-                    let Ok(mut finished) = ids else {
+                recv(channels.done) -> handoff => {
+                    let Ok(handoff) = handoff else {
                         // Only a dead completer closes this channel: outcomes
                         // can no longer be written, so claim nothing more.
                         log::error!("riverlite: the completer stopped; producer {:?} stops", self.queue);
                         break;
                     };
-                    finished.extend(channels.done.try_iter().flatten());
-                    let mut running = self.running.lock();
-                    for (id, claim) in finished {
-                        if running.get(&id).is_some_and(|control| control.claim() == claim) {
-                            running.remove(&id);
-                        }
+                    let handoffs = std::iter::once(handoff).chain(channels.done.try_iter());
+                    for (claimed, control) in handoffs.flat_map(|h| h.claimed) {
+                        self.start(&mut pool, claimed, control);
                     }
+                    should_fetch = self.running.claiming().more_waiting;
                 }
                 recv(channels.wake) -> _ => should_fetch = true,
-                recv(stop) -> _ => stopping = true,
+                recv(stop) -> _ => {
+                    // Under the claim lock: the completer then claims nothing more.
+                    self.running.claiming().stopping = true;
+                    stopping = true;
+                }
                 default(timeout) => should_fetch = true,
             }
             if running > 0 && last_cancel_check.elapsed() >= CANCEL_CHECK_INTERVAL {
@@ -132,8 +135,14 @@ impl Producer {
 
     /// Claims up to the free capacity. Returns whether more may be waiting
     /// (the claim was full), so finishing jobs should trigger another claim.
-    fn fetch(&self, pool: &mut WorkerPool, capacity: usize) -> bool {
+    fn fetch(&self, pool: &mut WorkerPool) -> bool {
         let context = &self.context;
+        let mut state = self.running.claiming();
+        // Counted again under the claim lock: the completer may have claimed meanwhile.
+        let capacity = self.running.capacity(0);
+        if state.stopping || capacity == 0 {
+            return state.more_waiting;
+        }
         let claimed = context
             .db
             .write(|tx| jobs::claim(tx, &self.queue, &context.client_id, capacity, Utc::now()));
@@ -148,30 +157,28 @@ impl Producer {
                 return false;
             }
         };
-        let full = jobs.len() == capacity;
-        let controls: Vec<Arc<JobControl>> = {
-            let mut running = self.running.lock();
-            jobs.iter()
-                .map(|claimed| {
-                    let control = Arc::new(JobControl::for_new_claim());
-                    running.insert(claimed.row.id, control.clone());
-                    control
-                })
-                .collect()
-        };
+        state.more_waiting = jobs.len() == capacity;
+        let ids: Vec<i64> = jobs.iter().map(|c| c.row.id).collect();
+        let controls = self.running.hand_over(&[], &ids);
+        drop(state);
         for (claimed, control) in jobs.into_iter().zip(controls) {
-            match claimed {
-                Claimed {
-                    row,
-                    unreadable: None,
-                } => pool.dispatch(row, control),
-                Claimed {
-                    row,
-                    unreadable: Some(why),
-                } => self.skip_unreadable(row, &control, why),
-            }
+            self.start(pool, claimed, control);
         }
-        full
+        self.running.claiming().more_waiting
+    }
+
+    /// Runs a claimed job, or discards it if its row cannot be read.
+    fn start(&self, pool: &mut WorkerPool, claimed: Claimed, control: Arc<JobControl>) {
+        match claimed {
+            Claimed {
+                row,
+                unreadable: None,
+            } => pool.dispatch(row, control),
+            Claimed {
+                row,
+                unreadable: Some(why),
+            } => self.skip_unreadable(row, &control, why),
+        }
     }
 
     /// Hands a job whose row cannot be read straight to the completer, which

@@ -11,12 +11,77 @@ use crate::model::JobControl;
 /// Each entry's control carries its claim token: a job snoozed or rescued
 /// and claimed again by this client is a new claim, which the old claim's
 /// outcome must not end.
-#[derive(Default)]
-pub(crate) struct RunningJobs(Mutex<HashMap<i64, Arc<JobControl>>>);
+pub(crate) struct RunningJobs {
+    jobs: Mutex<HashMap<i64, Arc<JobControl>>>,
+    /// Held while claiming for this queue, by its producer or the completer:
+    /// the free capacity is counted, claimed and filled under it.
+    claiming: Mutex<ClaimState>,
+    /// The queue.
+    pub queue: String,
+    /// Its most jobs at once.
+    pub max_workers: usize,
+}
+
+/// What whoever claims for a queue needs to know.
+#[derive(Debug, Default)]
+pub(crate) struct ClaimState {
+    /// The producer is stopping: claim nothing more.
+    pub stopping: bool,
+    /// The last claim was full, so more jobs may be waiting.
+    pub more_waiting: bool,
+}
 
 impl RunningJobs {
+    /// The running jobs of `queue`, at most `max_workers` at once.
+    pub(crate) fn new(queue: &str, max_workers: usize) -> RunningJobs {
+        RunningJobs {
+            jobs: Mutex::default(),
+            claiming: Mutex::default(),
+            queue: queue.to_string(),
+            max_workers,
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<i64, Arc<JobControl>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The claim lock (see the field).
+    pub(crate) fn claiming(&self) -> MutexGuard<'_, ClaimState> {
+        self.claiming.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Free capacity, not counting `finishing` (jobs whose outcomes are
+    /// being written).
+    pub(crate) fn capacity(&self, finishing: usize) -> usize {
+        let busy = self.lock().len().saturating_sub(finishing);
+        self.max_workers.saturating_sub(busy)
+    }
+
+    /// Ends these claims (id and claim token) and starts `claimed`, returning
+    /// their controls in order.
+    pub(crate) fn hand_over(
+        &self,
+        finished: &[(i64, u64)],
+        claimed: &[i64],
+    ) -> Vec<Arc<JobControl>> {
+        let mut jobs = self.lock();
+        for (id, claim) in finished {
+            if jobs
+                .get(id)
+                .is_some_and(|control| control.claim() == *claim)
+            {
+                jobs.remove(id);
+            }
+        }
+        claimed
+            .iter()
+            .map(|id| {
+                let control = Arc::new(JobControl::for_new_claim());
+                jobs.insert(*id, control.clone());
+                control
+            })
+            .collect()
     }
 
     /// Flags every running job as cancelled (for `stop_and_cancel`).
