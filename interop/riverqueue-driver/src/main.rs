@@ -2,7 +2,9 @@
 //! Rust client (`riverqueue`) on SQLite, for interop tests that run it as a
 //! subprocess against a shared database file.
 //!
-//! Usage: `riverqueue-driver --database PATH [--id CLIENT_ID]`
+//! Usage: `riverqueue-driver --database PATH [--id CLIENT_ID]`, or
+//! `riverqueue-driver bench ...` for the non-interactive bench mode of
+//! [`bench`] (one workload, one JSON line, no protocol).
 //!
 //! Commands arrive on stdin, one JSON object a line. Each gets exactly one
 //! response line on stdout, `{"ok":true,...}` or `{"ok":false,"error":"..."}`.
@@ -29,6 +31,8 @@ use riverqueue::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
+
+mod bench;
 
 /// Minimum delay between fetches, and between insert notifications per queue.
 const FETCH_COOLDOWN: Duration = Duration::from_millis(2);
@@ -419,17 +423,22 @@ fn parse_cli() -> Result<Cli, String> {
     })
 }
 
-async fn run(cli: Cli, out: Out) -> Result<(), String> {
+/// The pool both modes use: WAL, synchronous=NORMAL, a 5 s busy timeout.
+async fn open_pool(database: &str) -> Result<SqlitePool, String> {
     let options = SqliteConnectOptions::new()
-        .filename(&cli.database)
+        .filename(database)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .connect_with(options)
         .await
-        .map_err(|error| format!("opening {}: {error}", cli.database))?;
+        .map_err(|error| format!("opening {database}: {error}"))
+}
+
+async fn run(cli: Cli, out: Out) -> Result<(), String> {
+    let pool = open_pool(&cli.database).await?;
     let mut insert_builder = Client::builder(pool.clone()).fetch_cooldown(FETCH_COOLDOWN);
     if let Some(id) = &cli.id {
         insert_builder = insert_builder.id(id.clone());
@@ -483,7 +492,29 @@ async fn run(cli: Cli, out: Out) -> Result<(), String> {
     Ok(())
 }
 
+/// `riverqueue-driver bench ...`: the same runtime, no stdin or writer thread.
+fn bench_main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| {
+            eprintln!("riverqueue-driver: starting runtime: {error}");
+            std::process::exit(1);
+        });
+    let result = runtime.block_on(bench::run_bench(std::env::args().skip(2)));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Err(error) = result {
+        eprintln!("riverqueue-driver bench: {error}");
+        std::process::exit(1);
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("bench") {
+        bench_main();
+        return;
+    }
     let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(error) => {
