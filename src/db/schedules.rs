@@ -103,6 +103,23 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<ScheduleRow> {
 /// Every schedule, by id (periodic jobs in code included, flagged).
 pub(crate) fn list(conn: &Connection) -> Result<Vec<ScheduleRow>> {
     require_riverlite_line(conn)?;
+    list_unchecked(conn)
+}
+
+/// [`list`] without checking for riverlite's line first, for the leader's
+/// frequent reads: `None` when the table does not exist.
+pub(crate) fn list_if_any(conn: &Connection) -> Result<Option<Vec<ScheduleRow>>> {
+    match list_unchecked(conn) {
+        Err(Error::Database(rusqlite::Error::SqliteFailure(_, Some(message))))
+            if message.contains("no such table") =>
+        {
+            Ok(None)
+        }
+        other => other.map(Some),
+    }
+}
+
+fn list_unchecked(conn: &Connection) -> Result<Vec<ScheduleRow>> {
     let sql = format!("SELECT {COLUMNS} FROM riverlite_periodic_job ORDER BY id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], schedule_from_row)?;

@@ -1,19 +1,20 @@
 //! The durable schedule runner: enqueues each stored schedule's targets, once per target whoever leads, as periodic jobs in code are.
 //!
-//! It reads `riverlite_periodic_job` on each pass of the elector (at most
-//! every election interval, and at once when this process changes a
-//! schedule), so changes from any process apply within about a second.
+//! It reads `riverlite_periodic_job` once every [`SCHEDULES_RELOAD`] (and at
+//! once when this process changes a schedule), so a change from any process
+//! applies within about a second, and works from those rows in between.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use crate::db::{schedules, Db};
 use crate::engine::Wakers;
-use crate::error::Error;
 use crate::leader::periodic_enqueuer::{insert_run, PeriodicRun, Run};
 use crate::model::durable_schedule::ScheduleRow;
 use crate::model::schedule::Schedule;
+use crate::model::timing::SCHEDULES_RELOAD;
 use crate::model::InsertOpts;
 
 /// Runs durable schedules while this client holds the leader lock.
@@ -21,6 +22,10 @@ pub(crate) struct DurableSchedules {
     db: Arc<Db>,
     insert_defaults: InsertOpts,
     wakers: Wakers,
+    /// The schedules as last read, with the targets enqueued since.
+    rows: Vec<ScheduleRow>,
+    /// When to read them again.
+    reload_at: Instant,
 }
 
 impl DurableSchedules {
@@ -30,6 +35,28 @@ impl DurableSchedules {
             db,
             insert_defaults,
             wakers,
+            rows: Vec::new(),
+            reload_at: Instant::now(),
+        }
+    }
+
+    /// Reads the schedules again on the next pass (this process changed one).
+    pub(crate) fn reload(&mut self) {
+        self.reload_at = Instant::now();
+    }
+
+    fn reload_if_due(&mut self) {
+        if Instant::now() < self.reload_at {
+            return;
+        }
+        self.reload_at = Instant::now() + SCHEDULES_RELOAD;
+        match self
+            .db
+            .conn()
+            .and_then(|conn| schedules::list_if_any(&conn))
+        {
+            Ok(rows) => self.rows = rows.unwrap_or_default(),
+            Err(e) => log::warn!("riverlite: reading durable schedules failed: {e}"),
         }
     }
 
@@ -37,21 +64,21 @@ impl DurableSchedules {
     /// target at or before `now` if it is later than the last one enqueued
     /// (or than the schedule's creation). After downtime that is one
     /// catch-up run, never a flood.
-    pub(crate) fn tick(&self, now: DateTime<Utc>) {
-        let rows = match self.db.conn().and_then(|conn| schedules::list(&conn)) {
-            Ok(rows) => rows,
-            // A River file opened without migrations has no schedules.
-            Err(Error::NotMigrated { .. }) => return,
-            Err(e) => {
-                log::warn!("riverlite: reading durable schedules failed: {e}");
-                return;
-            }
-        };
+    pub(crate) fn tick(&mut self, now: DateTime<Utc>) {
+        self.reload_if_due();
         let mut inserted = false;
-        for row in rows.iter().filter(|r| !r.from_code && !r.paused) {
-            if let Some(target) = due_target(row, now) {
-                inserted |= self.enqueue(row, target, now);
+        for i in 0..self.rows.len() {
+            let row = &self.rows[i];
+            if row.from_code || row.paused {
+                continue;
             }
+            let Some(target) = due_target(row, now) else {
+                continue;
+            };
+            inserted |= self.enqueue(row, target, now);
+            // Done with this target, whatever happened: a passing failure
+            // is retried at the next reload, from the stored record.
+            self.rows[i].last_target_at = Some(target);
         }
         if inserted {
             self.wakers.wake_all();

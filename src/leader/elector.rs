@@ -133,7 +133,7 @@ impl Elector {
             };
             select! {
                 recv(stop) -> _ => break,
-                recv(nudge) -> _ => {}
+                recv(nudge) -> _ => self.maintenance.reload_schedules(),
                 recv(leadership) -> notice => match notice {
                     Ok(Notification::RequestResign) => {
                         if let Some(held) = lease.take() {

@@ -131,6 +131,11 @@ impl Maintenance {
         rescued
     }
 
+    /// This process changed a durable schedule: read them again now.
+    pub(crate) fn reload_schedules(&mut self) {
+        self.durable.reload();
+    }
+
     /// How long until some service is due.
     pub(crate) fn next_due(&self) -> Duration {
         self.scheduler

@@ -17,6 +17,7 @@
 //! | [`NOTIFY_INSERT_COOLDOWN`] | 100 ms | db: notifications | at most one `river_insert` notification per queue per process in this time (River's fetch cooldown) |
 //! | [`NOTIFICATION_RETENTION`] | 5 min | leader: cleaner; db: notifications | how long `river_notification` rows are kept (River's) |
 //! | [`NOTIFICATION_PRUNE_EVERY`] | 1 min | db: notifications | how often a process that writes notifications also prunes old ones, so a file with no leader stays bounded |
+//! | [`SCHEDULES_RELOAD`] | 1 s | leader: durable schedules | how soon a schedule another process changed takes effect on the leader |
 //! | [`RETRY_FAILED_INSERT`] | 1 s | leader: periodic enqueuer | how soon a periodic insert that failed for a passing reason is tried again |
 
 use std::time::Duration;
@@ -70,3 +71,8 @@ pub(crate) const NOTIFICATION_RETENTION: Duration = Duration::from_secs(5 * 60);
 /// How often a process that writes notifications prunes old ones itself, so
 /// that a file with only insert-only clients (no leader) stays bounded.
 pub(crate) const NOTIFICATION_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the leader reads the durable schedules again: how soon a
+/// change another process made takes effect (this process's own changes
+/// apply at once).
+pub(crate) const SCHEDULES_RELOAD: Duration = Duration::from_secs(1);
