@@ -509,3 +509,55 @@ fn a_river_file_without_riverlites_line_refuses_schedules_and_a_newer_line_is_re
         "{err:?}"
     );
 }
+
+#[test]
+fn resuming_a_running_schedule_or_changing_it_runs_nothing_by_itself() {
+    let (_dir, path) = temp_db();
+    let client = Client::builder(&path).build().unwrap();
+    let daily = Schedule::cron("0 3 * * *").unwrap();
+    let created = client
+        .schedule_upsert(ScheduleParams::new("nightly", daily, Report { full: true }))
+        .unwrap();
+    // Not paused: a resume ("ensure enabled") keeps a due catch-up due.
+    let resumed = client.schedule_resume("nightly").unwrap();
+    assert_eq!(resumed.last_target_at, created.last_target_at);
+
+    // A new schedule starts after its own latest target, so the change
+    // itself enqueues no run of a time that has passed.
+    let hourly = Schedule::cron("0 * * * *").unwrap();
+    let latest = hourly.latest_at_or_before(Utc::now());
+    let changed = client
+        .schedule_upsert(ScheduleParams::new(
+            "nightly",
+            hourly,
+            Report { full: true },
+        ))
+        .unwrap();
+    assert_eq!(changed.last_target_at, latest);
+}
+
+#[test]
+fn a_periodic_job_in_code_never_takes_over_a_durable_schedule_with_its_id() {
+    let (_dir, path) = temp_db();
+    let admin = Client::builder(&path).build().unwrap();
+    admin.schedule_upsert(every_second("shared")).unwrap();
+    let worker = Client::builder(&path)
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Report, _>(|_| Ok(())))
+        .periodic_job(
+            PeriodicJob::new(Schedule::every(Duration::from_secs(3600)), || {
+                Some(Report { full: false })
+            })
+            .id("shared"),
+        )
+        .build()
+        .unwrap();
+    let attempts = &worker.test_signals().election_attempted;
+    attempts.init();
+    worker.start().unwrap();
+    assert!(attempts.wait_for(3, DEADLINE));
+    let row = admin.schedule_get("shared").unwrap();
+    assert!(!row.from_code, "still the durable schedule");
+    assert_eq!(row.schedule, "every 1s");
+    worker.stop().unwrap();
+}

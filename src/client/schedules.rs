@@ -40,7 +40,8 @@ impl Client {
         Ok(row)
     }
 
-    /// [`Client::schedule_upsert`] in the caller's transaction.
+    /// [`Client::schedule_upsert`] in the caller's transaction. The leader
+    /// sees the change once the caller commits, within about a second.
     pub fn schedule_upsert_tx(
         &self,
         tx: &Transaction<'_>,
@@ -61,6 +62,7 @@ impl Client {
             schedule: &params.schedule.to_string(),
             opts: &opts,
             next_target_at: params.schedule.next_after(now),
+            latest_target_at: params.schedule.latest_at_or_before(now),
         };
         db::schedules::upsert(tx, &upsert, now)
     }

@@ -8,7 +8,10 @@ use crate::error::{Error, Result};
 use crate::model::durable_schedule::{ScheduleRow, StoredOpts};
 use crate::model::{time, InsertOpts};
 
-const COLUMNS: &str = "id, kind, json(args), schedule, json(opts), from_code, paused, \
+/// Every column, read so that a hand-edited value cannot fail the query
+/// (one bad row would hide every schedule from the leader).
+const COLUMNS: &str = "id, kind, iif(json_valid(args, 10), json(args), '{}'), schedule, \
+     iif(json_valid(opts, 10), json(opts), '{}'), from_code IS NOT 0, paused IS NOT 0, \
      last_target_at, next_target_at, created_at, updated_at";
 
 fn stored_time(row: &Row<'_>, col: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -45,11 +48,15 @@ pub(crate) struct Upsert<'a> {
     pub opts: &'a InsertOpts,
     /// The next target from now, stored when the schedule is new or changed.
     pub next_target_at: Option<DateTime<Utc>>,
+    /// The new schedule's latest target at or before now: a changed
+    /// schedule starts after it, so the change itself runs nothing.
+    pub latest_target_at: Option<DateTime<Utc>>,
 }
 
 /// Creates the schedule, or replaces what the caller states (kind, args,
 /// schedule, options), keeping `created_at`, `last_target_at` and `paused`.
-/// A changed schedule gets the new `next_target_at`. A periodic job in code
+/// A changed schedule gets the new `next_target_at`, and skips the new
+/// schedule's targets up to now. A periodic job in code
 /// holding the id is `Error::Config`.
 pub(crate) fn upsert(conn: &Connection, s: &Upsert<'_>, now: DateTime<Utc>) -> Result<ScheduleRow> {
     refuse_code_jobs(conn, s.id)?;
@@ -62,6 +69,9 @@ pub(crate) fn upsert(conn: &Connection, s: &Upsert<'_>, now: DateTime<Utc>) -> R
            opts = excluded.opts, updated_at = excluded.updated_at, \
            next_target_at = CASE WHEN schedule = excluded.schedule THEN next_target_at \
                                  ELSE excluded.next_target_at END, \
+           last_target_at = CASE WHEN schedule = excluded.schedule OR ?8 IS NULL THEN last_target_at \
+                                 WHEN last_target_at IS NULL OR last_target_at < ?8 THEN ?8 \
+                                 ELSE last_target_at END, \
            schedule = excluded.schedule \
          RETURNING {COLUMNS}"
     );
@@ -73,7 +83,8 @@ pub(crate) fn upsert(conn: &Connection, s: &Upsert<'_>, now: DateTime<Utc>) -> R
             s.schedule,
             opts,
             s.next_target_at.map(time::format),
-            time::format(now)
+            time::format(now),
+            s.latest_target_at.map(time::format)
         ],
         schedule_from_row,
     )?)
@@ -126,9 +137,10 @@ fn list_unchecked(conn: &Connection) -> Result<Vec<ScheduleRow>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Pauses or resumes a schedule. A resume moves `last_target_at` up to
-/// `skip_to` (the latest target now), so targets that passed while it was
-/// paused do not run on resume.
+/// Pauses or resumes a schedule. A resume of a paused schedule moves
+/// `last_target_at` up to `skip_to` (the latest target now), so targets
+/// that passed while it was paused do not run on resume; a resume of one
+/// that is not paused changes nothing.
 pub(crate) fn set_paused(
     conn: &Connection,
     id: &str,
@@ -140,7 +152,8 @@ pub(crate) fn set_paused(
     get(conn, id)?;
     let sql = format!(
         "UPDATE riverlite_periodic_job SET paused = ?2, updated_at = ?3, \
-           last_target_at = CASE WHEN ?4 IS NOT NULL AND (last_target_at IS NULL OR last_target_at < ?4) \
+           last_target_at = CASE WHEN paused AND ?4 IS NOT NULL \
+                                   AND (last_target_at IS NULL OR last_target_at < ?4) \
                                  THEN ?4 ELSE last_target_at END \
          WHERE id = ?1 RETURNING {COLUMNS}"
     );
@@ -195,18 +208,32 @@ pub(crate) fn register_code_job(
            (id, kind, schedule, from_code, next_target_at, created_at, updated_at) \
          VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5) \
          ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, schedule = excluded.schedule, \
-           from_code = 1, next_target_at = excluded.next_target_at, updated_at = excluded.updated_at \
+           next_target_at = excluded.next_target_at, updated_at = excluded.updated_at \
+         WHERE from_code \
          RETURNING {COLUMNS}"
     );
-    let row = conn.prepare_cached(&sql)?.query_row(
-        params![
-            id,
-            kind,
-            schedule,
-            next.map(time::format),
-            time::format(now)
-        ],
-        schedule_from_row,
-    )?;
-    Ok(Some(row.last_target_at))
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(
+            params![
+                id,
+                kind,
+                schedule,
+                next.map(time::format),
+                time::format(now)
+            ],
+            schedule_from_row,
+        )
+        .optional()?;
+    match row {
+        Some(row) => Ok(Some(row.last_target_at)),
+        // A durable schedule holds the id: the code job never takes it over.
+        None => {
+            log::error!(
+                "riverlite: periodic job {id:?} in code has the id of a durable schedule; \
+                 it runs without a durable record until one of them is renamed"
+            );
+            Ok(None)
+        }
+    }
 }

@@ -195,7 +195,7 @@ impl Completer {
             .enumerate()
             .filter_map(|(i, state)| {
                 let state = state.as_ref()?;
-                let capacity = self.running[i].capacity(finished[i].len());
+                let capacity = self.running[i].capacity(&finished[i]);
                 (state.more_waiting && !state.stopping && capacity > 0).then_some((i, capacity))
             })
             .collect();

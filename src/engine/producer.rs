@@ -139,7 +139,7 @@ impl Producer {
         let context = &self.context;
         let mut state = self.running.claiming();
         // Counted again under the claim lock: the completer may have claimed meanwhile.
-        let capacity = self.running.capacity(0);
+        let capacity = self.running.capacity(&[]);
         if state.stopping || capacity == 0 {
             return state.more_waiting;
         }

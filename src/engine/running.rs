@@ -51,11 +51,18 @@ impl RunningJobs {
         self.claiming.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Free capacity, not counting `finishing` (jobs whose outcomes are
-    /// being written).
-    pub(crate) fn capacity(&self, finishing: usize) -> usize {
-        let busy = self.lock().len().saturating_sub(finishing);
-        self.max_workers.saturating_sub(busy)
+    /// Free capacity, not counting the `finishing` claims (id and claim
+    /// token) whose outcomes are being written. Only claims still held
+    /// count: an old attempt's outcome frees nothing once the job was
+    /// claimed again.
+    pub(crate) fn capacity(&self, finishing: &[(i64, u64)]) -> usize {
+        let jobs = self.lock();
+        let held = finishing
+            .iter()
+            .filter(|(id, claim)| jobs.get(id).is_some_and(|c| c.claim() == *claim))
+            .count();
+        self.max_workers
+            .saturating_sub(jobs.len().saturating_sub(held))
     }
 
     /// Ends these claims (id and claim token) and starts `claimed`, returning

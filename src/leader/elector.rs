@@ -30,10 +30,13 @@ struct Lease {
 }
 
 impl Lease {
-    fn new(term: Term) -> Lease {
+    /// A lease written with an expiry counted from `written` (taken before
+    /// the time the expiry was computed from, so the local deadline never
+    /// runs past the stored one, however long the write waited).
+    fn new(term: Term, written: Instant) -> Lease {
         Lease {
             term,
-            refreshed: Instant::now(),
+            refreshed: written,
         }
     }
 
@@ -178,8 +181,9 @@ impl Elector {
     fn keep_lease(&mut self, lease: &mut Option<Lease>) {
         match lease {
             None => {
+                let bid = Instant::now();
                 if let Some(term) = self.attempt_elect() {
-                    *lease = Some(Lease::new(term));
+                    *lease = Some(Lease::new(term, bid));
                     self.gained_lease();
                 }
             }
@@ -192,13 +196,14 @@ impl Elector {
                 self.lost_lease();
             }
             Some(held) if held.refreshed.elapsed() >= LEADER_REFRESH => {
+                let written = Instant::now();
                 let now = Utc::now();
                 let expires = time::after(now, LEADER_TTL);
                 match self
                     .db
                     .write(|tx| db::leader::reelect(tx, &held.term, now, expires))
                 {
-                    Ok(true) => *held = Lease::new(held.term.clone()),
+                    Ok(true) => *held = Lease::new(held.term.clone(), written),
                     Ok(false) => {
                         log::warn!(
                             "riverlite: client {} lost its leader lease to another client",
