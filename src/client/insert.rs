@@ -54,14 +54,8 @@ impl Client {
     /// Inserts `rows` in `tx` and, in the same transaction, announces the
     /// queues that got available jobs to River's clients (`river_insert`).
     fn insert_in(&self, tx: &Transaction<'_>, rows: Vec<NewJob>) -> Result<Vec<InsertResult>> {
-        let now = self.now();
-        let results = db::jobs::insert(tx, rows, now)?;
-        let available = results
-            .iter()
-            .filter(|r| r.job.state == JobState::Available)
-            .map(|r| r.job.queue.as_str());
-        self.inner.db.insert_notices.announce(tx, available, now)?;
-        Ok(results)
+        let notices = &self.inner.db.insert_notices;
+        db::notifications::insert_announced(tx, notices, rows, self.now())
     }
 
     /// Wakes this client's producers of queues that just got available jobs:

@@ -13,7 +13,7 @@ use crate::model::notification::TOPICS;
 use crate::model::timing::{
     NOTIFICATION_PRUNE_EVERY, NOTIFICATION_RETENTION, NOTIFY_INSERT_COOLDOWN,
 };
-use crate::model::{time, Notification};
+use crate::model::{time, InsertResult, JobState, NewJob, Notification};
 
 /// Rows deleted per prune statement, so one prune holds the write lock briefly.
 const PRUNE_BATCH: usize = 1_000;
@@ -80,6 +80,25 @@ impl InsertNotices {
             }
         }
     }
+}
+
+/// Inserts `jobs` in the caller's transaction and, in the same transaction,
+/// announces the queues that got available jobs to River's clients: every
+/// insert path (client inserts, periodic runs, durable schedules) goes
+/// through here.
+pub(crate) fn insert_announced(
+    conn: &Connection,
+    notices: &InsertNotices,
+    jobs: Vec<NewJob>,
+    now: DateTime<Utc>,
+) -> Result<Vec<InsertResult>> {
+    let results = super::jobs::insert(conn, jobs, now)?;
+    let available = results
+        .iter()
+        .filter(|r| r.job.state == JobState::Available)
+        .map(|r| r.job.queue.as_str());
+    notices.announce(conn, available, now)?;
+    Ok(results)
 }
 
 /// Deletes up to a batch of notifications created before `horizon`.

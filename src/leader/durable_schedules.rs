@@ -22,8 +22,9 @@ pub(crate) struct DurableSchedules {
     db: Arc<Db>,
     insert_defaults: InsertOpts,
     wakers: Wakers,
-    /// The schedules as last read, with the targets enqueued since.
-    rows: Vec<ScheduleRow>,
+    /// The schedules as last read (each with its parsed schedule, `None`
+    /// if unreadable), with the targets enqueued since.
+    rows: Vec<(ScheduleRow, Option<Schedule>)>,
     /// When to read them again.
     reload_at: Instant,
 }
@@ -55,7 +56,7 @@ impl DurableSchedules {
             .conn()
             .and_then(|conn| schedules::list_if_any(&conn))
         {
-            Ok(rows) => self.rows = rows.unwrap_or_default(),
+            Ok(rows) => self.rows = rows.unwrap_or_default().into_iter().map(parsed).collect(),
             Err(e) => log::warn!("riverlite: reading durable schedules failed: {e}"),
         }
     }
@@ -68,29 +69,31 @@ impl DurableSchedules {
         self.reload_if_due();
         let mut inserted = false;
         for i in 0..self.rows.len() {
-            let row = &self.rows[i];
-            if row.from_code || row.paused {
-                continue;
-            }
-            let Some(target) = due_target(row, now) else {
+            let (row, schedule) = &self.rows[i];
+            let Some(schedule) = schedule.as_ref().filter(|_| !row.from_code && !row.paused) else {
                 continue;
             };
-            inserted |= self.enqueue(row, target, now);
+            let Some(target) = due_target(row, schedule, now) else {
+                continue;
+            };
+            inserted |= self.enqueue(row, schedule, target, now);
             // Done with this target, whatever happened: a passing failure
             // is retried at the next reload, from the stored record.
-            self.rows[i].last_target_at = Some(target);
+            self.rows[i].0.last_target_at = Some(target);
         }
         if inserted {
             self.wakers.wake_all();
         }
     }
 
-    fn enqueue(&self, row: &ScheduleRow, target: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        let next = row
-            .schedule
-            .parse::<Schedule>()
-            .ok()
-            .and_then(|s| s.next_after(target));
+    fn enqueue(
+        &self,
+        row: &ScheduleRow,
+        schedule: &Schedule,
+        target: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let next = schedule.next_after(target);
         let run = PeriodicRun {
             id: Some(&row.id),
             kind: &row.kind,
@@ -128,18 +131,23 @@ impl DurableSchedules {
     }
 }
 
-/// The target `row` should enqueue at `now`, if any.
-fn due_target(row: &ScheduleRow, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let schedule = match row.schedule.parse::<Schedule>() {
-        Ok(schedule) => schedule,
-        Err(e) => {
+/// A row with its schedule parsed once per read.
+fn parsed(row: ScheduleRow) -> (ScheduleRow, Option<Schedule>) {
+    let schedule = row
+        .schedule
+        .parse::<Schedule>()
+        .map_err(|e| {
             log::warn!(
                 "riverlite: schedule {:?} has an unreadable schedule: {e}",
                 row.id
-            );
-            return None;
-        }
-    };
+            )
+        })
+        .ok();
+    (row, schedule)
+}
+
+/// The target `row` should enqueue at `now`, if any.
+fn due_target(row: &ScheduleRow, schedule: &Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let target = schedule.latest_at_or_before(now)?;
     let since = row.last_target_at.unwrap_or(row.created_at);
     (target > since).then_some(target)

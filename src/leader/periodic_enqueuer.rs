@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::db::{jobs, maintenance, schedules, Db};
+use crate::db::{maintenance, notifications, schedules, Db};
 use crate::engine::Wakers;
 use crate::error::Result;
 use crate::leader::periodic_registry::PeriodicRegistry;
 use crate::model::timing::RETRY_FAILED_INSERT;
 use crate::model::{new_job, time, unique};
-use crate::model::{InsertOpts, JobState, PeriodicJob, PeriodicJobHandle};
+use crate::model::{InsertOpts, PeriodicJob, PeriodicJobHandle};
 
 /// Inserts periodic jobs while this client leads.
 pub(crate) struct PeriodicEnqueuer {
@@ -350,15 +350,10 @@ pub(crate) fn insert_run(
         (row.unique_key, row.unique_states) = (Some(key), Some(states));
     }
     let results = db.write(|tx| {
-        let results = jobs::insert(tx, vec![row], now)?;
+        let results = notifications::insert_announced(tx, &db.insert_notices, vec![row], now)?;
         if let (Some(id), Run::Target(target)) = (run.id, run.run) {
             schedules::record_target(tx, id, target, run.next)?;
         }
-        let available = results
-            .iter()
-            .filter(|r| r.job.state == JobState::Available)
-            .map(|r| r.job.queue.as_str());
-        db.insert_notices.announce(tx, available, now)?;
         Ok(results)
     })?;
     Ok(results.iter().any(|r| !r.unique_skipped_as_duplicate))
