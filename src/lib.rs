@@ -72,6 +72,8 @@ mod error;
 mod leader;
 mod model;
 pub mod testing;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 /// The rusqlite riverlite is built on, for `insert_tx` transactions.
 pub use rusqlite;

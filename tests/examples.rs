@@ -17,3 +17,50 @@ fn quickstart_runs_the_whole_tour_and_every_job_completes() {
         ],
     );
 }
+
+/// The dashboard's demo keeps a file with something in every state a page shows.
+#[test]
+fn the_demo_leaves_a_file_with_every_kind_of_job_for_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.db");
+    let output = std::process::Command::new(common::example("demo"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("-- ui --database"), "{stdout}");
+    let client = riverlite::Client::builder(&path)
+        .migrate(false)
+        .build()
+        .unwrap();
+    let counts = client.job_counts().unwrap();
+    let has = |queue: &str, state: riverlite::JobState| {
+        counts
+            .iter()
+            .any(|c| c.queue == queue && c.state == state && c.count > 0)
+    };
+    use riverlite::JobState::*;
+    assert!(
+        has("email", Completed) && has("email", Cancelled),
+        "{counts:?}"
+    );
+    assert!(
+        has("images", Discarded) && has("images", Retryable),
+        "{counts:?}"
+    );
+    assert!(
+        has("reports", Available) && has("reports", Scheduled),
+        "{counts:?}"
+    );
+    assert!(client.queue_get("reports").unwrap().paused_at.is_some());
+    let discarded = client
+        .job_list(riverlite::JobListParams::new().states([Discarded]))
+        .unwrap();
+    assert_eq!(discarded.jobs[0].errors.len(), 3, "one error per attempt");
+    assert_eq!(client.schedule_list().unwrap().len(), 2);
+}

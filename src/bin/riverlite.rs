@@ -2,7 +2,8 @@
 //!
 //! It migrates a database, lists and administers jobs, queues and durable
 //! schedules, shows the
-//! leader, and benchmarks riverlite on this machine (`riverlite bench`).
+//! leader, serves the web dashboard (`riverlite ui`), and benchmarks
+//! riverlite on this machine (`riverlite bench`).
 //! Every command but `migrate` and `bench` opens an existing, migrated
 //! database and never creates one. Failures print one `error: ...` line on
 //! stderr and exit non-zero.
@@ -12,6 +13,7 @@
 //! riverlite --database app.db jobs list --state available --limit 20
 //! RIVERLITE_DATABASE=app.db riverlite queues list
 //! riverlite bench --jobs 100000 --workers 1000
+//! riverlite ui --database app.db --read-only
 //! ```
 //!
 //! It uses the public `Client` API only; all SQL stays in the library. Its
@@ -35,6 +37,8 @@ mod queues;
 mod schedules;
 #[path = "riverlite/table.rs"]
 mod table;
+#[path = "riverlite/ui.rs"]
+mod ui;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,6 +90,8 @@ enum Command {
     Leader,
     /// Measure insert and work throughput and insert-to-start latency.
     Bench(bench::BenchArgs),
+    /// Serve the web dashboard (overview, jobs, queues, schedules) on 127.0.0.1:8080.
+    Ui(ui::UiArgs),
 }
 
 /// Where the database is, and how to open it.
@@ -169,6 +175,7 @@ fn run(command: Command, target: &Target, out: &mut dyn Write) -> CliResult {
         Command::Schedules(command) => schedules::run(command, &target.open_existing()?, out),
         Command::Leader => admin::leader(&target.open_existing()?, out),
         Command::Bench(args) => bench::run(&args, target, out),
+        Command::Ui(args) => ui::run(&args, target, out),
     }
 }
 

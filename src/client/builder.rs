@@ -292,6 +292,7 @@ impl ClientBuilder {
                 signals: Arc::new(TestSignals::default()),
                 runtime: Mutex::new(None),
             }),
+            owner: true,
         })
     }
 }

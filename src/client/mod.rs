@@ -52,6 +52,8 @@ struct Inner {
 /// client) works them. `Send + Sync`; share it in an `Arc`.
 pub struct Client {
     inner: Arc<Inner>,
+    /// False for a [`Client::share`]d face, whose drop must not stop the client.
+    owner: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -84,6 +86,17 @@ impl Client {
     /// True for a client built without queues and workers.
     pub fn is_insert_only(&self) -> bool {
         self.inner.queues.is_empty()
+    }
+
+    /// A second face of this client for a component that runs beside it
+    /// (the dashboard's server threads): it reaches the same database,
+    /// events and runtime, and dropping it stops nothing.
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
+    pub(crate) fn share(&self) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            owner: false,
+        }
     }
 
     /// The database, for `testing`'s read-only helpers.
@@ -140,6 +153,9 @@ impl Client {
 impl Drop for Client {
     /// A started client stops gracefully when dropped.
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         if let Err(e) = self.stop() {
             log::error!("riverlite: stopping the client on drop: {e}");
         }

@@ -492,9 +492,10 @@ pub(crate) fn delete(conn: &Connection, id: i64) -> Result<JobRow> {
 
 /// Job counts per (queue, state).
 pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<JobCount>> {
-    let mut stmt = conn.prepare(
-        "SELECT queue, state, count(*) FROM river_job GROUP BY queue, state ORDER BY queue, state",
-    )?;
+    // Grouped in the fetching index's own order (state, queue), so SQLite
+    // counts along it with no sort; the few groups are sorted here.
+    let mut stmt =
+        conn.prepare_cached("SELECT queue, state, count(*) FROM river_job GROUP BY state, queue")?;
     let rows = stmt.query_map([], |r| {
         let state: String = r.get(1)?;
         Ok((r.get(0)?, state, r.get(2)?))
@@ -508,6 +509,9 @@ pub(crate) fn count_by_queue_and_state(conn: &Connection) -> Result<Vec<JobCount
             count,
         });
     }
+    out.sort_by(|a: &JobCount, b: &JobCount| {
+        (a.queue.as_str(), a.state.as_str()).cmp(&(b.queue.as_str(), b.state.as_str()))
+    });
     Ok(out)
 }
 

@@ -2,6 +2,8 @@
 //!
 //! No module outside `db` writes SQL; they call the typed functions here.
 
+#[cfg(feature = "ui")]
+pub(crate) mod dashboard;
 pub(crate) mod jobs;
 pub(crate) mod leader;
 pub(crate) mod maintenance;

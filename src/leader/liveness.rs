@@ -118,9 +118,8 @@ impl LivenessLock {
     }
 }
 
-/// Ids of clients whose liveness file exists but is not locked: their
-/// process died without a clean stop.
-pub(crate) fn dead_clients(paths: &LockPaths) -> Vec<String> {
+/// Each liveness file's client id and path.
+fn client_files(paths: &LockPaths) -> Vec<(String, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(&paths.clients) else {
         return Vec::new();
     };
@@ -129,9 +128,32 @@ pub(crate) fn dead_clients(paths: &LockPaths) -> Vec<String> {
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let id = name.strip_suffix(".lock")?.to_string();
-            matches!(try_lock(&entry.path()), Ok(Some(_))).then_some(id)
+            Some((id, entry.path()))
         })
         .collect()
+}
+
+/// Ids of clients whose liveness file exists but is not locked: their
+/// process died without a clean stop.
+pub(crate) fn dead_clients(paths: &LockPaths) -> Vec<String> {
+    client_files(paths)
+        .into_iter()
+        .filter(|(_, path)| matches!(try_lock(path), Ok(Some(_))))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Ids of the started riverlite clients whose process holds their liveness
+/// lock, sorted.
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+pub(crate) fn live_clients(paths: &LockPaths) -> Vec<String> {
+    let mut ids: Vec<String> = client_files(paths)
+        .into_iter()
+        .filter(|(_, path)| matches!(try_lock(path), Ok(None)))
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Whether `client_id` holds its liveness lock: its file exists and cannot

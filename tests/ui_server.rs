@@ -1,0 +1,263 @@
+//! The dashboard's server without a browser: `riverlite ui` on the command
+//! line, the prefix, the JSON API with its CSRF token, and files that River
+//! created (never migrated, never changed by reading).
+#![cfg(feature = "ui")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use riverlite::ui::{Server, UiOptions};
+use riverlite::JobState;
+
+/// Status and body of one HTTP request.
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path, "", "")
+}
+
+/// `riverlite ui` on `path` with `args`, on a free port; its address once it listens.
+struct UiProcess(Child, SocketAddr);
+
+impl UiProcess {
+    fn start(path: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> UiProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_riverlite"))
+            .arg("--database")
+            .arg(path)
+            .args(["ui", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn riverlite ui");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("read the first line");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"));
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("an address");
+        UiProcess(child, addr)
+    }
+}
+
+impl Drop for UiProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn riverlite_ui_serves_a_file_under_a_prefix_with_auth_from_the_environment() {
+    let (_dir, path, client) = common::new_client();
+    client.insert(common::email("a@example.com"), None).unwrap();
+    let ui = UiProcess::start(
+        &path,
+        &["--prefix", "/jobs-ui/"],
+        &[("RIVERLITE_UI_AUTH", "ops:pw")],
+    );
+    let auth = "Authorization: Basic b3BzOnB3\r\n"; // ops:pw
+    assert_eq!(get(ui.1, "/jobs-ui/").0, 401);
+    let (status, page) = request(ui.1, "GET", "/jobs-ui/", auth, "");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("href=\"/jobs-ui/jobs\""),
+        "links carry the prefix"
+    );
+    assert_eq!(
+        request(ui.1, "GET", "/", auth, "").0,
+        404,
+        "nothing outside the prefix"
+    );
+    assert_eq!(request(ui.1, "GET", "/jobs-uiother", auth, "").0, 404);
+    let (status, jobs) = request(ui.1, "GET", "/jobs-ui/api/jobs?state=available", auth, "");
+    assert_eq!(status, 200);
+    assert!(jobs.contains("a@example.com"), "{jobs}");
+}
+
+#[test]
+fn riverlite_ui_refuses_bad_options_and_missing_files_with_one_line() {
+    let (_dir, path, _client) = common::new_client();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_riverlite"))
+            .arg("--database")
+            .arg(&path)
+            .arg("ui")
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let out = run(&["--basic-auth", "nopassword"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("USER:PASSWORD"));
+    let out = run(&["--prefix", "no-slash", "--listen", "127.0.0.1:0"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("prefix"),
+        "{out:?}"
+    );
+    let out = run(&["--listen", "not an address"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot serve"),
+        "{out:?}"
+    );
+    let missing = Command::new(env!("CARGO_BIN_EXE_riverlite"))
+        .args(["--database", "/nonexistent/x.db", "ui"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database at"));
+}
+
+#[test]
+fn the_api_acts_only_with_the_sessions_csrf_token_and_a_get_changes_nothing() {
+    let (_dir, path, client) = common::new_client();
+    let id = client
+        .insert(common::email("a@example.com"), None)
+        .unwrap()
+        .job
+        .id;
+    let server = Server::bind(&client, "127.0.0.1:0").unwrap();
+    let before = common::dump(&path);
+    for page in [
+        "/",
+        "/jobs",
+        &format!("/jobs/{id}"),
+        "/queues",
+        "/schedules",
+        "/api/overview",
+        "/api/jobs/1/cancel",
+    ] {
+        get(server.addr(), page);
+    }
+    assert_eq!(common::dump(&path), before, "GETs changed nothing");
+    let post = |headers: &str| {
+        request(
+            server.addr(),
+            "POST",
+            &format!("/api/jobs/{id}/cancel"),
+            headers,
+            "",
+        )
+    };
+    assert_eq!(post("").0, 403);
+    assert_eq!(post("X-CSRF-Token: wrong\r\n").0, 403);
+    let (_, session) = get(server.addr(), "/api/session");
+    let session: serde_json::Value = serde_json::from_str(&session).unwrap();
+    let token = session["csrf"].as_str().unwrap();
+    let (status, body) = post(&format!("X-CSRF-Token: {token}\r\n"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(client.job_get(id).unwrap().state, JobState::Cancelled);
+    let (status, body) = request(
+        server.addr(),
+        "POST",
+        "/api/jobs/999999/retry",
+        &format!("X-CSRF-Token: {token}\r\n"),
+        "",
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    server.stop();
+}
+
+#[test]
+fn a_file_river_created_is_served_as_it_is_and_its_schema_never_changes() {
+    let (_dir, path, client) = common::new_client();
+    for i in 0..3 {
+        client
+            .insert(common::email(&format!("{i}@example.com")), None)
+            .unwrap();
+    }
+    drop(client);
+    // As River 0.47 leaves a file: main at version 7, no riverlite line.
+    common::make_version_7(&path);
+    common::raw(&path)
+        .execute_batch("DROP TABLE riverlite_periodic_job; DELETE FROM river_migration WHERE line = 'riverlite';")
+        .unwrap();
+    let schema = || -> Vec<String> {
+        let conn = common::raw(&path);
+        let mut stmt = conn
+            .prepare("SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let (before, migrations) = (schema(), common::migrations(&path));
+    let ui = UiProcess::start(&path, &[], &[]);
+    for page in [
+        "/",
+        "/jobs",
+        "/jobs?state=available",
+        "/queues",
+        "/schedules",
+        "/api/schedules",
+    ] {
+        let (status, body) = get(ui.1, page);
+        assert_eq!(status, 200, "{page}: {body}");
+        if page == "/schedules" {
+            assert!(body.contains("no durable schedules table"), "{body}");
+        }
+    }
+    drop(ui);
+    assert_eq!(schema(), before);
+    assert_eq!(common::migrations(&path), migrations);
+}
+
+#[test]
+fn an_embedded_server_stops_and_leaves_its_client_working() {
+    let (_dir, _path, client) = common::new_client();
+    let server =
+        Server::bind_with(&client, "127.0.0.1:0", UiOptions::new().read_only(true)).unwrap();
+    let addr = server.addr();
+    assert_eq!(get(addr, "/").0, 200);
+    server.stop();
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "nothing listens once stopped"
+    );
+    client
+        .insert(common::email("after@example.com"), None)
+        .unwrap();
+    let bad = Server::bind_with(
+        &client,
+        "127.0.0.1:0",
+        UiOptions::new().prefix("bad prefix"),
+    );
+    assert!(matches!(bad, Err(riverlite::Error::Config(_))));
+}
