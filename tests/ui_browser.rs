@@ -481,3 +481,71 @@ fn a_malformed_request_gets_a_4xx_with_a_message() -> TestResult {
     assert_eq!(status_of(server.addr(), post)?, 403, "no CSRF token");
     Ok(())
 }
+
+#[test]
+fn deleting_selected_jobs_asks_first_then_deletes_exactly_those() -> TestResult {
+    let f = seed()?;
+    let _turn = browser_turn();
+    let server = f.serve(UiOptions::new())?;
+    let tab = open(&format!("{}jobs?state=completed&queue=email", server.url()))?;
+    let ids: Vec<i64> = f
+        .client
+        .job_list(
+            JobListParams::new()
+                .states([JobState::Completed])
+                .queues(["email"]),
+        )?
+        .jobs
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    let (chosen, kept) = ids.split_at(2);
+    for id in chosen {
+        tab.wait_for_element(&format!("input[name=id][value='{id}']"))?
+            .click()?;
+    }
+    click_and_wait(&tab, "button[value=delete]")?;
+    assert!(text(&tab, "h1")?.contains("Delete 2 job(s)?"));
+    for id in ids.iter() {
+        f.client.job_get(*id)?; // nothing deleted before the confirmation
+    }
+    click_and_wait(&tab, "#confirm-delete")?;
+    assert!(text(&tab, ".notice")?.contains("Deleted 2 job(s)"));
+    for id in chosen {
+        assert!(matches!(
+            f.client.job_get(*id),
+            Err(riverlite::Error::NotFound)
+        ));
+    }
+    for id in kept {
+        f.client.job_get(*id)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn the_overview_refreshes_itself_until_live_updates_are_paused() -> TestResult {
+    let f = seed()?;
+    let _turn = browser_turn();
+    let server = f.serve(UiOptions::new())?;
+    let tab = open(&server.url())?;
+    let available =
+        |tab: &Tab| text(tab, "tfoot th[data-total=available]").map(|t| t.trim().to_string());
+    assert_eq!(available(&tab)?, "0");
+    f.client.insert(email("fresh@example.com"), None)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while available(&tab)? != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the overview did not refresh within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tab.wait_for_element("#live-toggle")?.click()?;
+    assert_eq!(text(&tab, "#live-toggle")?, "Live updates: paused");
+    assert_eq!(
+        js(&tab, "window.localStorage.getItem('riverlite.live')")?,
+        "off"
+    );
+    Ok(())
+}

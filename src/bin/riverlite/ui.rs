@@ -50,14 +50,15 @@ pub fn run(args: &UiArgs, target: &Target, out: &mut dyn Write) -> CliResult {
             args.listen
         ))
     })?;
-    writeln!(
+    // Best effort: with its stdout closed (`riverlite ui | head -1`), the
+    // server keeps serving.
+    let _ = writeln!(
         out,
-        "riverlite dashboard for {} at {}",
+        "riverlite dashboard for {} at {}\npress Ctrl-C to stop",
         target.path()?.display(),
         server.url()
-    )?;
-    writeln!(out, "press Ctrl-C to stop")?;
-    out.flush()?;
+    )
+    .and_then(|()| out.flush());
     loop {
         std::thread::park();
     }
