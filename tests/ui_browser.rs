@@ -160,6 +160,20 @@ fn seed() -> Result<Fixture, Box<dyn std::error::Error + Send + Sync>> {
 }
 
 impl Fixture {
+    /// The ids of the completed jobs of queue `email`, as the database has them.
+    fn completed_email_ids(&self) -> Result<Vec<i64>, riverlite::Error> {
+        let params = JobListParams::new()
+            .states([JobState::Completed])
+            .queues(["email"]);
+        Ok(self
+            .client
+            .job_list(params)?
+            .jobs
+            .iter()
+            .map(|j| j.id)
+            .collect())
+    }
+
     fn serve(&self, options: UiOptions) -> Result<Server, riverlite::Error> {
         Server::bind_with(&self.client, "127.0.0.1:0", options)
     }
@@ -307,17 +321,7 @@ fn filtering_jobs_by_state_and_queue_shows_exactly_the_matching_rows() -> TestRe
         .map(|id| id.parse().expect("an id"))
         .collect();
     shown.sort();
-    let mut expected: Vec<i64> = f
-        .client
-        .job_list(
-            JobListParams::new()
-                .states([JobState::Completed])
-                .queues(["email"]),
-        )?
-        .jobs
-        .iter()
-        .map(|j| j.id)
-        .collect();
+    let mut expected = f.completed_email_ids()?;
     expected.sort();
     assert_eq!(expected.len(), 3);
     assert_eq!(shown, expected);
@@ -488,17 +492,7 @@ fn deleting_selected_jobs_asks_first_then_deletes_exactly_those() -> TestResult 
     let _turn = browser_turn();
     let server = f.serve(UiOptions::new())?;
     let tab = open(&format!("{}jobs?state=completed&queue=email", server.url()))?;
-    let ids: Vec<i64> = f
-        .client
-        .job_list(
-            JobListParams::new()
-                .states([JobState::Completed])
-                .queues(["email"]),
-        )?
-        .jobs
-        .iter()
-        .map(|j| j.id)
-        .collect();
+    let ids = f.completed_email_ids()?;
     let (chosen, kept) = ids.split_at(2);
     for id in chosen {
         tab.wait_for_element(&format!("input[name=id][value='{id}']"))?
