@@ -61,7 +61,7 @@ fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Duration)> {
     let mut stream = TcpStream::connect(addr)?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
@@ -109,6 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/jobs?state=available",
         "/jobs?state=running",
         "/jobs?state=pending",
+        "/jobs?state=scheduled",
         "/jobs?queue=default",
         "/jobs?queue=rare",
         "/jobs?state=discarded&queue=rare",

@@ -1,7 +1,7 @@
 //! The dashboard's server without a browser: `riverlite ui` on the command
 //! line, the prefix, the JSON API with its CSRF token, and files that River
 //! created (never migrated, never changed by reading).
-#![cfg(feature = "ui")]
+#![cfg(feature = "cli")]
 
 mod common;
 
@@ -13,15 +13,33 @@ use std::time::Duration;
 use riverlite::ui::{Server, UiOptions};
 use riverlite::JobState;
 
-/// Status and body of one HTTP request.
+/// Status and body of one HTTP request, sent to Host 127.0.0.1 unless
+/// `headers` names another.
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers, body);
+    (status, body)
+}
+
+/// Status, headers and body of one HTTP request.
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let host = if headers.contains("Host:") {
+        ""
+    } else {
+        "Host: 127.0.0.1\r\n"
+    };
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("write");
@@ -32,11 +50,8 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_string(), body.to_string())
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -53,6 +68,8 @@ impl UiProcess {
             .arg(path)
             .args(["ui", "--listen", "127.0.0.1:0"])
             .args(args)
+            .env_remove("RIVERLITE_UI_AUTH")
+            .env_remove("RIVERLITE_DATABASE")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -275,4 +292,80 @@ fn the_overview_names_the_leader_and_the_live_clients() {
     let (_, overview) = get(server.addr(), "/api/overview");
     let overview: serde_json::Value = serde_json::from_str(&overview).unwrap();
     assert_eq!(overview["live_clients"], serde_json::json!([]));
+}
+
+#[test]
+fn only_ip_addresses_localhost_and_allowed_names_are_answered_against_dns_rebinding() {
+    let (_dir, _path, client) = common::new_client();
+    let options = UiOptions::new().allowed_host("jobs.example.com");
+    let server = Server::bind_with(&client, "127.0.0.1:0", options).unwrap();
+    let host = |name: &str| {
+        request(
+            server.addr(),
+            "GET",
+            "/api/session",
+            &format!("Host: {name}\r\n"),
+            "",
+        )
+    };
+    for allowed in [
+        "127.0.0.1",
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "LOCALHOST",
+        "[::1]:8080",
+        "jobs.example.com",
+        "Jobs.Example.Com:443",
+    ] {
+        assert_eq!(host(allowed).0, 200, "{allowed}");
+    }
+    for refused in [
+        "attacker.example",
+        "attacker.example:8080",
+        "localhost.attacker.example",
+        "[::1",
+    ] {
+        let (status, body) = host(refused);
+        assert_eq!(status, 421, "{refused}");
+        assert!(body.contains("\"error\""), "API errors are JSON: {body}");
+    }
+}
+
+#[test]
+fn a_form_goes_back_only_to_this_dashboards_own_pages() {
+    let (_dir, _path, client) = common::new_client();
+    client.queue_pause("mail").unwrap();
+    let server = Server::bind_with(&client, "127.0.0.1:0", UiOptions::new().prefix("/ui")).unwrap();
+    let (_, session) = get(server.addr(), "/ui/api/session");
+    let session: serde_json::Value = serde_json::from_str(&session).unwrap();
+    let token = session["csrf"].as_str().unwrap();
+    let form_headers = "Content-Type: application/x-www-form-urlencoded\r\n";
+    for (back, expected) in [
+        ("%2Fui%2Fqueues%3Fx%3D1", "/ui/queues?x=1&notice="),
+        ("%2F%5Cevil.example", "/ui/queues?notice="),
+        ("%2F%2Fevil.example", "/ui/queues?notice="),
+        ("%2Fui%2Fq%0D%0ASet-Cookie%3A+x", "/ui/queues?notice="),
+        ("%2Fqueues", "/ui/queues?notice="),
+    ] {
+        let body = format!("csrf={token}&queue=mail&action=resume&back={back}");
+        let (status, head, _) = exchange(
+            server.addr(),
+            "POST",
+            "/ui/queues/action",
+            form_headers,
+            &body,
+        );
+        assert_eq!(status, 303, "{back}: {head}");
+        let location = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Location: "))
+            .unwrap_or_default();
+        assert!(location.starts_with(expected), "{back} went to {location}");
+        assert!(!head.contains("Set-Cookie"), "{head}");
+        client.queue_pause("mail").unwrap();
+    }
+    // A path with empty segments is read as its canonical form: its links stay on this host.
+    let (status, page) = get(server.addr(), "/ui//jobs");
+    assert_eq!(status, 200);
+    assert!(!page.contains("href=\"//"), "no link leaves the host");
 }

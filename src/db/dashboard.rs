@@ -68,23 +68,41 @@ pub(crate) fn finalized_per_minute(
 }
 
 /// When the longest-waiting available job of `queue` was scheduled: one
-/// index seek per priority.
+/// index seek per priority for the earliest stored text, and, because an
+/// RFC 3339 time (with a `T`) sorts after its day's other forms, one more
+/// for that day's earliest `T` time; the earlier of the two instants wins.
 pub(crate) fn oldest_available(conn: &Connection, queue: &str) -> Result<Option<DateTime<Utc>>> {
-    let per_priority: Vec<String> = (1..=4)
-        .map(|p| {
-            format!(
-                "SELECT min(scheduled_at) AS t FROM river_job \
-                 WHERE state = 'available' AND queue = ?1 AND priority = {p}"
-            )
-        })
-        .collect();
-    let sql = format!("SELECT min(t) FROM ({})", per_priority.join(" UNION ALL "));
-    let stored: Option<String> = conn
-        .prepare_cached(&sql)?
-        .query_row([queue], |r| r.get(0))
-        .optional()?
-        .flatten();
-    Ok(stored.and_then(|s| time::parse(&s)))
+    let earliest = |extra: &str, day: &str| -> Result<Option<String>> {
+        let per_priority: Vec<String> = (1..=4)
+            .map(|p| {
+                format!(
+                    "SELECT min(scheduled_at) AS t FROM river_job \
+                     WHERE state = 'available' AND queue = ?1 AND priority = {p} {extra}"
+                )
+            })
+            .collect();
+        let sql = format!("SELECT min(t) FROM ({})", per_priority.join(" UNION ALL "));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let found = if extra.is_empty() {
+            stmt.query_row([queue], |r| r.get(0))
+        } else {
+            stmt.query_row([queue, day], |r| r.get(0))
+        };
+        Ok(found.optional()?.flatten())
+    };
+    let Some(first) = earliest("", "")? else {
+        return Ok(None);
+    };
+    let day: String = first.chars().take(10).collect();
+    let same_day_t = earliest(
+        "AND scheduled_at >= ?2 || 'T' AND scheduled_at < ?2 || 'U'",
+        &day,
+    )?;
+    Ok([Some(first), same_day_t]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| time::parse(&s))
+        .min())
 }
 
 /// What the jobs page filters on; `None` matches everything.
@@ -129,9 +147,11 @@ pub(crate) struct JobPage {
     pub plan: Plan,
 }
 
-/// Up to this many matches count as few: sorting them costs less than
-/// walking the primary key past the rows that do not match.
-const FEW_MATCHES: usize = 5_000;
+/// Up to this many matches count as few: sorting their ids (tens of
+/// milliseconds at most) costs less than walking the primary key past the
+/// rows that do not match. With more, matches are common enough that the
+/// walk finds a page quickly, unless they all sit far below newer rows.
+const FEW_MATCHES: usize = 50_000;
 
 /// A page of at most `limit` jobs matching `filter` with ids below
 /// `before`, newest first, read along whichever index keeps it cheap.
@@ -141,14 +161,12 @@ pub(crate) fn job_page(
     before: Option<i64>,
     limit: usize,
 ) -> Result<JobPage> {
-    let mut terms = Terms::default();
-    if let Some(id) = filter.id {
-        terms.push("id = ?", Value::Integer(id));
-    }
+    // State and queue: the terms the fetching index serves.
+    let mut indexed = Terms::default();
     match (filter.state, &filter.queue) {
-        (Some(state), _) => terms.push("state = ?", Value::Text(state.as_str().into())),
+        (Some(state), _) => indexed.push("state = ?", Value::Text(state.as_str().into())),
         // Every state, so that the fetching index serves a queue alone.
-        (None, Some(_)) => terms.push_sql(&format!(
+        (None, Some(_)) => indexed.push_sql(&format!(
             "state IN ({})",
             JobState::ALL
                 .iter()
@@ -159,7 +177,27 @@ pub(crate) fn job_page(
         (None, None) => {}
     }
     if let Some(queue) = &filter.queue {
-        terms.push("queue = ?", Value::Text(queue.clone()));
+        indexed.push("queue = ?", Value::Text(queue.clone()));
+    }
+    let few_in_index = !indexed.sql.is_empty()
+        && filter.id.is_none()
+        && count_up_to(conn, &indexed, FEW_MATCHES + 1)? <= FEW_MATCHES;
+    let plan = if filter.id.is_some() {
+        Plan::Direct
+    } else if few_in_index {
+        Plan::FewFromIndex
+    } else if filter.kind.is_some() {
+        Plan::KindIndex
+    } else if filter.tag.is_some() {
+        Plan::TagScan
+    } else if !indexed.sql.is_empty() {
+        Plan::ManyAlongIds
+    } else {
+        Plan::Direct
+    };
+    let mut terms = indexed;
+    if let Some(id) = filter.id {
+        terms.push("id = ?", Value::Integer(id));
     }
     if let Some(kind) = &filter.kind {
         terms.push("kind = ?", Value::Text(kind.clone()));
@@ -171,45 +209,27 @@ pub(crate) fn job_page(
             Value::Text(tag.clone()),
         );
     }
-    let plan = if filter.id.is_some() {
-        Plan::Direct
-    } else if filter.tag.is_some() {
-        Plan::TagScan
-    } else if filter.kind.is_some() {
-        Plan::KindIndex
-    } else if filter.state.is_some() || filter.queue.is_some() {
-        if count_up_to(conn, &terms, FEW_MATCHES + 1)? <= FEW_MATCHES {
-            Plan::FewFromIndex
-        } else {
-            Plan::ManyAlongIds
-        }
-    } else {
-        Plan::Direct
-    };
     if let Some(before) = before {
         terms.push("id < ?", Value::Integer(before));
     }
     let fetch = limit + 1;
+    let w = terms.where_clause();
     let sql = match plan {
         Plan::FewFromIndex => format!(
             "SELECT {JOB_COLUMNS} FROM river_job WHERE id IN (SELECT id FROM river_job \
              INDEXED BY river_job_prioritized_fetching_index {w} ORDER BY id DESC LIMIT {fetch}) \
-             ORDER BY id DESC",
-            w = terms.where_clause()
+             ORDER BY id DESC"
         ),
         Plan::KindIndex => format!(
             "SELECT {JOB_COLUMNS} FROM river_job INDEXED BY river_job_kind {w} \
-             ORDER BY id DESC LIMIT {fetch}",
-            w = terms.where_clause()
+             ORDER BY id DESC LIMIT {fetch}"
         ),
         Plan::ManyAlongIds | Plan::TagScan => format!(
-            "SELECT {JOB_COLUMNS} FROM river_job NOT INDEXED {w} ORDER BY id DESC LIMIT {fetch}",
-            w = terms.where_clause()
+            "SELECT {JOB_COLUMNS} FROM river_job NOT INDEXED {w} ORDER BY id DESC LIMIT {fetch}"
         ),
-        Plan::Direct => format!(
-            "SELECT {JOB_COLUMNS} FROM river_job {w} ORDER BY id DESC LIMIT {fetch}",
-            w = terms.where_clause()
-        ),
+        Plan::Direct => {
+            format!("SELECT {JOB_COLUMNS} FROM river_job {w} ORDER BY id DESC LIMIT {fetch}")
+        }
     };
     let mut jobs = conn
         .prepare(&sql)?
@@ -270,11 +290,14 @@ mod tests {
     use super::*;
     use crate::db::test_connection;
 
+    /// A fixed time to finalize jobs at, so no minute boundary can pass mid-test.
+    const FINALIZED: &str = "2026-06-01 12:30:15.000";
+
     fn insert(conn: &Connection, state: &str, queue: &str, kind: &str, tags: &str) -> i64 {
         let finalized = if ["completed", "cancelled", "discarded"].contains(&state) {
-            "datetime('now', 'subsec')"
+            format!("'{FINALIZED}'")
         } else {
-            "NULL"
+            "NULL".to_string()
         };
         conn.execute(
             &format!(
@@ -347,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_available_job_is_found_whatever_form_its_time_is_stored_in() {
+        let conn = test_connection();
+        let a = insert(&conn, "available", "q", "k", "[]");
+        let b = insert(&conn, "available", "q", "k", "[]");
+        conn.execute(
+            "UPDATE river_job SET scheduled_at = CASE id WHEN ?1 THEN '2026-06-01 12:00:00.000' \
+             ELSE '2026-06-01T09:00:00Z' END WHERE id IN (?1, ?2)",
+            [a, b],
+        )
+        .expect("times");
+        let oldest = oldest_available(&conn, "q").expect("oldest");
+        assert_eq!(oldest, time::parse("2026-06-01T09:00:00Z"));
+    }
+
+    #[test]
     fn the_oldest_available_job_and_the_finalized_minutes_are_counted() {
         let conn = test_connection();
         insert(&conn, "available", "a", "k", "[]");
@@ -355,9 +393,9 @@ mod tests {
         insert(&conn, "discarded", "a", "k", "[]");
         assert!(oldest_available(&conn, "a").expect("oldest").is_some());
         assert_eq!(oldest_available(&conn, "b").expect("oldest"), None);
-        let minutes = finalized_per_minute(&conn, Utc::now() - chrono::Duration::minutes(59), 60)
-            .expect("minutes");
-        assert!(minutes.iter().all(|m| m.minute == 59), "{minutes:?}");
+        let first = time::parse("2026-06-01 12:00:00").expect("a time");
+        let minutes = finalized_per_minute(&conn, first, 60).expect("minutes");
+        assert!(minutes.iter().all(|m| m.minute == 30), "{minutes:?}");
         let count = |state| {
             minutes
                 .iter()

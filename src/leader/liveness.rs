@@ -50,6 +50,18 @@ pub(crate) fn try_lock(path: &Path) -> io::Result<Option<File>> {
     }
 }
 
+/// Whether some process holds the lock on the existing file at `path`.
+/// Opened read-only and never created: an onlooker (the dashboard, on a
+/// file it may not write) must not leave a file behind that looks like a
+/// dead client's. `flock` works on a read-only descriptor.
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+fn held_by_someone(path: &Path) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).open(path) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+}
+
 /// A started working client's liveness lock: held while the client lives,
 /// released by the OS if its process dies.
 #[derive(Debug)]
@@ -149,7 +161,7 @@ pub(crate) fn dead_clients(paths: &LockPaths) -> Vec<String> {
 pub(crate) fn live_clients(paths: &LockPaths) -> Vec<String> {
     let mut ids: Vec<String> = client_files(paths)
         .into_iter()
-        .filter(|(_, path)| matches!(try_lock(path), Ok(None)))
+        .filter(|(_, path)| held_by_someone(path))
         .map(|(id, _)| id)
         .collect();
     ids.sort();

@@ -22,11 +22,14 @@ pub(crate) struct Request {
     pub csrf_header: Option<String>,
     /// The `Authorization` header.
     pub authorization: Option<String>,
+    /// The `Host` header.
+    pub host: Option<String>,
 }
 
 impl Request {
-    /// Reads a tiny_http request; `Err` is a reply for a request that cannot be read.
-    pub(crate) fn read(raw: &mut tiny_http::Request, prefix: &str) -> Result<Request, Reply> {
+    /// Reads a request's line and headers (not its body: see
+    /// [`Request::read_body`]); `Err` is a reply for a request that cannot be served.
+    pub(crate) fn read_head(raw: &tiny_http::Request, prefix: &str) -> Result<Request, Reply> {
         let post = *raw.method() == tiny_http::Method::Post;
         let url = raw.url().to_string();
         let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -45,26 +48,46 @@ impl Request {
                 .find(|h| h.field.equiv(name))
                 .map(|h| h.value.as_str().to_string())
         };
-        let csrf_header = header("X-CSRF-Token");
-        let authorization = header("Authorization");
-        let mut body = String::new();
-        if post {
-            let read = raw.as_reader().take(MAX_BODY + 1).read_to_string(&mut body);
-            if read.is_err() {
-                return Err(Reply::error(400, "the request body is not UTF-8 text"));
-            }
-            if body.len() as u64 > MAX_BODY {
-                return Err(Reply::error(413, "the request body is over 1 MiB"));
-            }
-        }
+        // Empty segments dropped, so that links built from the path stay on this host.
+        let segments: Vec<&str> = below.split('/').filter(|s| !s.is_empty()).collect();
         Ok(Request {
             post,
-            path: if below.is_empty() { "/" } else { below }.to_string(),
+            path: format!("/{}", segments.join("/")),
             query: decode_pairs(query),
-            form: decode_pairs(&body),
-            csrf_header,
-            authorization,
+            form: Vec::new(),
+            csrf_header: header("X-CSRF-Token"),
+            authorization: header("Authorization"),
+            host: header("Host"),
         })
+    }
+
+    /// Reads a POST's form body, refusing one over 1 MiB before reading it.
+    pub(crate) fn read_body(&mut self, raw: &mut tiny_http::Request) -> Result<(), Reply> {
+        if !self.post {
+            return Ok(());
+        }
+        if raw.body_length().is_some_and(|n| n as u64 > MAX_BODY) {
+            return Err(Reply::error(413, "the request body is over 1 MiB"));
+        }
+        let mut body = String::new();
+        if raw
+            .as_reader()
+            .take(MAX_BODY + 1)
+            .read_to_string(&mut body)
+            .is_err()
+        {
+            return Err(Reply::error(400, "the request body is not UTF-8 text"));
+        }
+        if body.len() as u64 > MAX_BODY {
+            return Err(Reply::error(413, "the request body is over 1 MiB"));
+        }
+        self.form = decode_pairs(&body);
+        Ok(())
+    }
+
+    /// True for the JSON API's paths, whose errors are JSON too.
+    pub(crate) fn is_api(&self) -> bool {
+        self.path == "/api" || self.path.starts_with("/api/")
     }
 
     /// The first query value named `name`, if not empty.
@@ -86,9 +109,13 @@ impl Request {
             .collect()
     }
 
-    /// The path's segments, without empty ones.
-    pub(crate) fn segments(&self) -> Vec<&str> {
-        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    /// The path's segments, percent-decoded (a schedule id may hold spaces).
+    pub(crate) fn segments(&self) -> Vec<String> {
+        self.path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decode)
+            .collect()
     }
 }
 
@@ -193,6 +220,15 @@ impl Reply {
             content_type: "text/plain; charset=utf-8",
             body: format!("{status}: {message}\n").into_bytes(),
             headers: Vec::new(),
+        }
+    }
+
+    /// An error as the request's kind of client reads it: JSON for the API, text otherwise.
+    pub(crate) fn refuse(req: &Request, status: u16, message: &str) -> Reply {
+        if req.is_api() {
+            Reply::json(status, &serde_json::json!({ "error": message }))
+        } else {
+            Reply::error(status, message)
         }
     }
 

@@ -17,7 +17,10 @@
 //! Pages: `/` (overview), `/jobs`, `/jobs/{id}`, `/queues`, `/schedules`.
 //! Every action is a POST carrying the page's CSRF token; a GET changes
 //! nothing. `--read-only` refuses every POST with 403 on the server, and
-//! basic auth, when set, covers every route, assets and API included.
+//! basic auth, when set, covers every route, assets and API included. Only
+//! requests whose `Host` is an IP address, `localhost` or a name given to
+//! [`UiOptions::allowed_host`] are answered (others get 421), against DNS
+//! rebinding.
 //!
 //! # JSON API
 //!
@@ -67,6 +70,7 @@ pub struct UiOptions {
     read_only: bool,
     basic_auth: Option<(String, String)>,
     prefix: String,
+    allowed_hosts: Vec<String>,
 }
 
 impl UiOptions {
@@ -91,6 +95,16 @@ impl UiOptions {
     /// for a reverse proxy that forwards the prefix.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// Also answers requests whose `Host` is `name` (with any port). By
+    /// default the dashboard answers only to IP addresses and `localhost`,
+    /// which stops DNS rebinding (a page elsewhere that points its own name
+    /// at this machine); a reverse proxy that forwards its public name needs
+    /// that name here.
+    pub fn allowed_host(mut self, name: impl Into<String>) -> Self {
+        self.allowed_hosts.push(name.into().to_ascii_lowercase());
         self
     }
 
@@ -123,9 +137,33 @@ struct Ui {
     prefix: String,
     /// This server's CSRF token, in every page's forms.
     csrf: String,
+    /// Host names it answers to besides IP addresses and localhost.
+    allowed_hosts: Vec<String>,
 }
 
 impl Ui {
+    /// Whether a request with this `Host` header is for this dashboard: an
+    /// IP address, `localhost`, or a name allowed in the options. A request
+    /// without one (HTTP/1.0) is.
+    fn host_allowed(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return true;
+        };
+        if host.starts_with('[') {
+            return host
+                .split_once(']')
+                .is_some_and(|(ip, _)| ip[1..].parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        };
+        let name = name.to_ascii_lowercase();
+        name.parse::<std::net::Ipv4Addr>().is_ok()
+            || name == "localhost"
+            || self.allowed_hosts.contains(&name)
+    }
+
     /// A link to `path` (which starts with `/`) under the prefix.
     fn href(&self, path: &str) -> String {
         format!("{}{path}", self.prefix)
@@ -174,6 +212,7 @@ impl Server {
                 .map(|(user, password)| http::basic_auth_header(user, password)),
             prefix: prefix.clone(),
             csrf: http::random_token(),
+            allowed_hosts: options.allowed_hosts.clone(),
         });
         let http = Arc::new(http);
         let stopping = Arc::new(AtomicBool::new(false));

@@ -6,7 +6,7 @@ use maud::{html, Markup, DOCTYPE};
 use super::chart;
 use super::data::{Overview, QueueSummary};
 use super::http::{percent_encode, Reply, Request};
-use super::routes::Problem;
+use super::routes::{safe_back, Problem};
 use super::Ui;
 use crate::db::dashboard::{JobFilter, JobPage, Plan};
 use crate::model::durable_schedule::ScheduleRow;
@@ -442,11 +442,11 @@ pub(crate) fn confirm_job_delete(ui: &Ui, req: &Request, ids: &[i64]) -> Reply {
             (csrf(ui))
             input type="hidden" name="action" value="delete";
             input type="hidden" name="confirm" value="yes";
-            @if let Some(back) = req.form("back") { input type="hidden" name="back" value=(back); }
+            @if let Some(back) = safe_back(ui, req) { input type="hidden" name="back" value=(back); }
             @for id in ids { input type="hidden" name="id" value=(id); }
             button.danger #confirm-delete type="submit" { "Delete" }
             " "
-            a href=(req.form("back").unwrap_or("/jobs")) { "Keep them" }
+            a href=(safe_back(ui, req).map(str::to_string).unwrap_or_else(|| ui.href("/jobs"))) { "Keep them" }
         }
     };
     page(ui, None, "Delete jobs", Section::Jobs, body)
@@ -473,14 +473,7 @@ pub(crate) fn confirm_schedule_delete(ui: &Ui, _req: &Request, id: &str) -> Repl
 /// The queues page: counts, paused or not, pause and resume.
 pub(crate) fn queues(ui: &Ui, req: &Request, queues: &[QueueSummary]) -> Reply {
     let now = Utc::now();
-    let shown = [
-        JobState::Available,
-        JobState::Running,
-        JobState::Retryable,
-        JobState::Scheduled,
-        JobState::Completed,
-        JobState::Discarded,
-    ];
+    let shown = JobState::ALL;
     let body = html! {
         h1 { "Queues" }
         section #queues-table data-live {
@@ -553,7 +546,9 @@ pub(crate) fn schedules(ui: &Ui, req: &Request, schedules: Option<&[ScheduleRow]
                                 td { @if s.paused { span.muted { "—" } } @else { (when_opt(s.next_target_at, now)) } }
                                 @if !ui.read_only {
                                     td {
-                                        @if !s.from_code {
+                                        @if s.from_code {
+                                            span.muted.small { "defined in a working client's code: change it there" }
+                                        } @else {
                                             form method="post" action=(ui.href("/schedules/action")) {
                                                 (csrf(ui))
                                                 input type="hidden" name="schedule" value=(s.id);

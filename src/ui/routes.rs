@@ -54,61 +54,84 @@ impl From<Error> for Problem {
 /// What a page handler returns.
 pub(crate) type Answer = std::result::Result<Reply, Problem>;
 
-/// Answers one request.
+/// Answers one request: the checks in order (host, auth, read-only, body,
+/// CSRF), then the route.
 pub(crate) fn handle(ui: &Ui, raw: &mut tiny_http::Request) -> Reply {
-    let req = match Request::read(raw, &ui.prefix) {
+    let mut req = match Request::read_head(raw, &ui.prefix) {
         Ok(req) => req,
         Err(reply) => return reply,
     };
+    if let Err(reply) = check(ui, &mut req, raw) {
+        return reply;
+    }
+    let segments = req.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let ["api", rest @ ..] = segments.as_slice() {
+        return api::handle(ui, &req, rest);
+    }
+    route(ui, &req, &segments).unwrap_or_else(|problem| pages::problem(ui, &problem))
+}
+
+/// Everything a request must pass before any route sees it. The body is
+/// read only once the caller is known to be allowed to send one.
+fn check(ui: &Ui, req: &mut Request, raw: &mut tiny_http::Request) -> Result<(), Reply> {
+    if !ui.host_allowed(req.host.as_deref()) {
+        // A name that is not this machine's may be a DNS rebinding attack:
+        // a page elsewhere that resolves its own name to loopback.
+        return Err(Reply::refuse(
+            req,
+            421,
+            "unknown Host: the dashboard answers to IP addresses and localhost; \
+             pass --allowed-host NAME to serve it under a name",
+        ));
+    }
     if let Some(expected) = &ui.auth_header {
-        let given = req.authorization.as_deref().unwrap_or("");
-        if !same_secret(given, expected) {
-            return Reply::error(401, "this dashboard needs a user and password")
-                .with_header("WWW-Authenticate", "Basic realm=\"riverlite\"".into());
+        if !same_secret(req.authorization.as_deref().unwrap_or(""), expected) {
+            return Err(
+                Reply::refuse(req, 401, "this dashboard needs a user and password")
+                    .with_header("WWW-Authenticate", "Basic realm=\"riverlite\"".into()),
+            );
         }
     }
     if req.post {
         if ui.read_only {
-            return Reply::error(403, "the dashboard is read-only: actions are refused");
+            return Err(Reply::refuse(
+                req,
+                403,
+                "the dashboard is read-only: actions are refused",
+            ));
         }
+        req.read_body(raw)?;
         let token = req.form("csrf").or(req.csrf_header.as_deref());
         if !token.is_some_and(|t| same_secret(t, &ui.csrf)) {
-            return Reply::error(
+            return Err(Reply::refuse(
+                req,
                 403,
                 "missing or wrong CSRF token: reload the page and try again",
-            );
+            ));
         }
     }
-    let segments = req.segments();
-    if let ["api", rest @ ..] = segments.as_slice() {
-        return api::handle(ui, &req, rest);
-    }
-    let answer = match (req.post, segments.as_slice()) {
-        (false, []) => ui
-            .overview()
-            .map(|o| pages::overview(ui, &o))
-            .map_err(Problem::from),
-        (false, ["jobs"]) => jobs_page(ui, &req),
-        (false, ["jobs", id]) => job_page(ui, &req, id),
-        (true, ["jobs", "action"]) => job_action(ui, &req),
-        (false, ["queues"]) => ui
-            .queue_summaries()
-            .map(|q| pages::queues(ui, &req, &q))
-            .map_err(Problem::from),
-        (true, ["queues", "action"]) => queue_action(ui, &req),
-        (false, ["schedules"]) => ui
-            .schedules()
-            .map(|s| pages::schedules(ui, &req, s.as_deref()))
-            .map_err(Problem::from),
-        (true, ["schedules", "action"]) => schedule_action(ui, &req),
+    Ok(())
+}
+
+/// The page or action a path names.
+fn route(ui: &Ui, req: &Request, segments: &[&str]) -> Answer {
+    match (req.post, segments) {
+        (false, []) => Ok(pages::overview(ui, &ui.overview()?)),
+        (false, ["jobs"]) => jobs_page(ui, req),
+        (false, ["jobs", id]) => job_page(ui, req, id),
+        (true, ["jobs", "action"]) => job_action(ui, req),
+        (false, ["queues"]) => Ok(pages::queues(ui, req, &ui.queue_summaries()?)),
+        (true, ["queues", "action"]) => queue_action(ui, req),
+        (false, ["schedules"]) => Ok(pages::schedules(ui, req, ui.schedules()?.as_deref())),
+        (true, ["schedules", "action"]) => schedule_action(ui, req),
         (false, ["assets", "style.css"]) => Ok(Reply::asset("text/css; charset=utf-8", STYLE)),
         (false, ["assets", "app.js"]) => Ok(Reply::asset("text/javascript; charset=utf-8", SCRIPT)),
         _ => Err(Problem {
             status: 404,
             message: format!("no page at {}", req.path),
         }),
-    };
-    answer.unwrap_or_else(|problem| pages::problem(ui, &problem))
+    }
 }
 
 /// The jobs page's filter from a query (shared with the API).
@@ -178,13 +201,22 @@ fn job_page(ui: &Ui, req: &Request, id: &str) -> Answer {
     Ok(pages::job(ui, req, &job))
 }
 
-/// Where a form goes back to: its `back` field if it is a page of this
-/// dashboard, else `fallback`; with `notice` shown there.
+/// A form's `back` field, if it is a page of this dashboard: under the
+/// prefix, and only characters a URL this dashboard builds holds (so no
+/// `\\` a browser reads as `/`, and no CR or LF to split a header).
+pub(crate) fn safe_back<'a>(ui: &Ui, req: &'a Request) -> Option<&'a str> {
+    req.form("back").filter(|back| {
+        back.starts_with(&format!("{}/", ui.prefix))
+            && !back.starts_with("//")
+            && back
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_.~%?&=+-".contains(c))
+    })
+}
+
+/// A 303 back to the form's page (or `fallback`), showing `notice` there.
 fn back_to(ui: &Ui, req: &Request, fallback: &str, notice: &str) -> Reply {
-    let own = |b: &&str| b.starts_with(&format!("{}/", ui.prefix)) && !b.starts_with("//");
-    let back = req
-        .form("back")
-        .filter(own)
+    let back = safe_back(ui, req)
         .map(str::to_string)
         .unwrap_or_else(|| ui.href(fallback));
     let joiner = if back.contains('?') { '&' } else { '?' };
@@ -218,6 +250,11 @@ fn job_action(ui: &Ui, req: &Request) -> Answer {
     if ids.is_empty() {
         return Err(Problem::bad_request("select at least one job first"));
     }
+    if ids.len() > MAX_LIMIT {
+        return Err(Problem::bad_request(format!(
+            "select at most {MAX_LIMIT} jobs at once"
+        )));
+    }
     if action == "delete" && !confirmed(req) {
         return Ok(pages::confirm_job_delete(ui, req, &ids));
     }
@@ -241,7 +278,13 @@ fn job_action(ui: &Ui, req: &Request) -> Answer {
     };
     let mut notice = format!("{verb} {done} job(s).");
     if !failed.is_empty() {
-        notice.push_str(&format!(" Not done: {}.", failed.join("; ")));
+        // A notice travels in the redirect's URL: keep it short.
+        const NAMED: usize = 5;
+        let mut named = failed[..failed.len().min(NAMED)].join("; ");
+        if failed.len() > NAMED {
+            named.push_str(&format!("; and {} more", failed.len() - NAMED));
+        }
+        notice.push_str(&format!(" Not done: {named}."));
     }
     let fallback = match (action, ids.as_slice()) {
         ("delete", _) | (_, [_, _, ..]) => "/jobs".to_string(),

@@ -28,6 +28,10 @@ pub struct UiArgs {
     /// Serve under this path, behind a reverse proxy (for example /jobs).
     #[arg(long, default_value = "", value_name = "PATH")]
     prefix: String,
+    /// Also answer to this Host name (repeatable); by default only IP
+    /// addresses and localhost, against DNS rebinding.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
 }
 
 /// Serves the dashboard; returns only if it cannot start.
@@ -42,6 +46,9 @@ pub fn run(args: &UiArgs, target: &Target, out: &mut dyn Write) -> CliResult {
             .ok_or_else(|| Failure::msg("--basic-auth needs USER:PASSWORD, both non-empty"))?;
         options = options.basic_auth(user, password);
     }
+    for host in &args.allowed_hosts {
+        options = options.allowed_host(host.as_str());
+    }
     // An insert-only client that never migrates: the file's schema is left as it is.
     let client = target.open_existing()?;
     let server = Server::bind_with(&client, args.listen.as_str(), options).map_err(|e| {
@@ -50,6 +57,12 @@ pub fn run(args: &UiArgs, target: &Target, out: &mut dyn Write) -> CliResult {
             args.listen
         ))
     })?;
+    if args.basic_auth.is_none() && !server.addr().ip().is_loopback() {
+        eprintln!(
+            "warning: the dashboard listens on {} with no --basic-auth: anyone who reaches it can act on jobs",
+            server.addr()
+        );
+    }
     // Best effort: with its stdout closed (`riverlite ui | head -1`), the
     // server keeps serving.
     let _ = writeln!(
