@@ -172,6 +172,15 @@ pub(crate) fn delete(conn: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether durable schedule `id` exists and is not paused, as stored now.
+pub(crate) fn is_active(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT NOT paused FROM riverlite_periodic_job WHERE id = ?1")?
+        .query_row([id], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// Records that `target` of schedule `id` was enqueued (in the insert's
 /// transaction); false if it, or a later one, already was.
 pub(crate) fn record_target(

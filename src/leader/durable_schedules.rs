@@ -2,7 +2,10 @@
 //!
 //! It reads `riverlite_periodic_job` once every [`SCHEDULES_RELOAD`] (and at
 //! once when this process changes a schedule), so a change from any process
-//! applies within about a second, and works from those rows in between.
+//! applies within about a second, and works from those rows in between. A
+//! pause or delete applies at once all the same: each run's insert checks,
+//! in its own transaction, that the stored schedule is still there and not
+//! paused.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,6 +105,7 @@ impl DurableSchedules {
             kind_opts: &InsertOpts::default(),
             run: Run::Target(target),
             next,
+            durable: true,
         };
         match insert_run(&self.db, &self.insert_defaults, run, now) {
             Ok(inserted) => inserted,

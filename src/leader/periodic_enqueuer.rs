@@ -278,6 +278,7 @@ fn enqueue(
             Run::Target(at) => job.schedule.next_after(at),
             Run::OnStart(_) => None,
         },
+        durable: false,
     };
     match insert_run(db, defaults, run, now) {
         Ok(true) => log::debug!("riverlite: periodic job {:?} inserted for {target}", job.id),
@@ -314,11 +315,17 @@ pub(crate) struct PeriodicRun<'a> {
     pub run: Run,
     /// The target after this one, recorded with it.
     pub next: Option<DateTime<Utc>>,
+    /// A durable schedule's run: inserted only if, inside the insert's
+    /// transaction, its stored row still exists and is not paused. The
+    /// leader's copy of the schedules may be up to a reload old, and a pause
+    /// or delete must stop every run that starts after it commits.
+    pub durable: bool,
 }
 
 /// Inserts one run and, in the same transaction, records its target (so a
 /// target is enqueued once whoever leads) and tells River's clients.
-/// Returns whether a row was inserted (false: that run existed already).
+/// Returns whether a row was inserted (false: that run existed already, or
+/// its durable schedule was paused or deleted meanwhile).
 pub(crate) fn insert_run(
     db: &Db,
     defaults: &InsertOpts,
@@ -350,6 +357,11 @@ pub(crate) fn insert_run(
         (row.unique_key, row.unique_states) = (Some(key), Some(states));
     }
     let results = db.write(|tx| {
+        if let (true, Some(id)) = (run.durable, run.id) {
+            if !schedules::is_active(tx, id)? {
+                return Ok(Vec::new());
+            }
+        }
         let results = notifications::insert_announced(tx, &db.insert_notices, vec![row], now)?;
         if let (Some(id), Run::Target(target)) = (run.id, run.run) {
             schedules::record_target(tx, id, target, run.next)?;
