@@ -10,8 +10,6 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -266,16 +264,7 @@ fn js(
 
 /// A raw HTTP/1.1 request, for what a browser would not send: the status line's code.
 fn status_of(addr: std::net::SocketAddr, request: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0))
+    Ok(common::http_exchange(addr, request).0)
 }
 
 #[test]

@@ -114,7 +114,7 @@ impl Request {
         self.path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(percent_decode)
+            .map(|segment| percent_decode(segment, false))
             .collect()
     }
 }
@@ -132,12 +132,14 @@ pub(crate) fn decode_pairs(s: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
+            (percent_decode(k, true), percent_decode(v, true))
         })
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded, and `+` as a space where `plus_is_space` (in a
+/// query or form, not in a path).
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -152,7 +154,7 @@ fn percent_decode(s: &str) -> String {
                 out.push(b);
                 i += 3;
             }
-            (b'+', None) => {
+            (b'+', None) if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -353,7 +355,12 @@ mod tests {
             ]
         );
         assert_eq!(decode_pairs("e=%4"), vec![("e".into(), "%4".into())]);
-        assert_eq!(percent_decode(&percent_encode("a b/é&")), "a b/é&");
+        assert_eq!(percent_decode(&percent_encode("a b/é&"), true), "a b/é&");
+        assert_eq!(
+            percent_decode("a+b%20c", false),
+            "a+b c",
+            "a path's + is itself"
+        );
     }
 
     #[test]

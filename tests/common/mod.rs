@@ -314,3 +314,23 @@ pub fn fast_maintenance() -> riverlite::MaintenanceConfig {
         ..riverlite::MaintenanceConfig::default()
     }
 }
+
+/// Sends one raw HTTP/1.1 request (which should say `Connection: close`)
+/// and reads the whole answer: its status, its head and its body.
+pub fn http_exchange(addr: std::net::SocketAddr, request: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_string(), body.to_string())
+}
