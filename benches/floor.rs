@@ -250,13 +250,15 @@ fn insert_jobs(conn: &mut Connection, form: InsertForm, jobs: usize) {
 /// without riverlite's leniency (no check that `attempted_by` is JSON or
 /// under 100 entries, no paused-queue check, a plain text comparison of
 /// `scheduled_at`). It returns what running a job needs (args as JSON
-/// text, for the worker's deserializer), not the whole row.
+/// text, for the worker's deserializer), not the whole row. The limit is
+/// `(SELECT ?2)` as in riverlite: a bare `LIMIT ?2` has SQLite compile the
+/// statement again on every bind.
 const CLAIM: &str = "UPDATE river_job SET state = 'running', attempt = attempt + 1, \
        attempted_at = ?3, \
        attempted_by = jsonb_insert(coalesce(attempted_by, jsonb('[]')), '$[#]', ?4) \
      WHERE id IN (SELECT id FROM river_job \
        WHERE state = 'available' AND queue = ?1 AND scheduled_at <= ?3 \
-       ORDER BY priority, scheduled_at, id LIMIT ?2) \
+       ORDER BY priority, scheduled_at, id LIMIT (SELECT ?2)) \
      RETURNING id, kind, json(args), attempt";
 
 /// A claimed job: what a worker is handed.

@@ -554,6 +554,9 @@ fn claimed_from_row(row: &Row<'_>) -> rusqlite::Result<Claimed> {
 /// A row with malformed JSON is claimed like any other (its `attempted_by`
 /// left as it is), and comes back marked unreadable: failing the statement
 /// instead would fail every claim of the queue.
+///
+/// The limit is `(SELECT ?2)`, so the cached statement is not compiled
+/// again at each claim (see the `db` module).
 pub(crate) fn claim(
     conn: &Connection,
     queue: &str,
@@ -571,7 +574,7 @@ pub(crate) fn claim(
            SELECT id FROM river_job \
            WHERE state = 'available' AND queue = ?1 AND {due} \
              AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ?1 AND paused_at IS NOT NULL) \
-           ORDER BY priority, scheduled_at, id LIMIT ?2) \
+           ORDER BY priority, scheduled_at, id LIMIT (SELECT ?2)) \
          RETURNING {JOB_COLUMNS}, {UNREADABLE_COLUMN}",
         due = stored_time_cmp("scheduled_at", "<=", "?3")
     );

@@ -19,7 +19,7 @@ pub(crate) fn schedule_due(
     let now = time::format(now);
     let sql = format!(
         "SELECT id FROM river_job WHERE state IN ('retryable', 'scheduled') AND {} \
-         ORDER BY scheduled_at, id LIMIT ?2",
+         ORDER BY scheduled_at, id LIMIT (SELECT ?2)",
         stored_time_cmp("scheduled_at", "<=", "?1")
     );
     let due: Vec<i64> = conn
@@ -84,7 +84,7 @@ pub(crate) fn delete_finalized(
 ) -> Result<usize> {
     let sql = format!(
         "DELETE FROM river_job WHERE id IN (SELECT id FROM river_job \
-           WHERE state = ?1 AND {} LIMIT ?3)",
+           WHERE state = ?1 AND {} LIMIT (SELECT ?3))",
         stored_time_cmp("finalized_at", "<", "?2")
     );
     Ok(conn.prepare_cached(&sql)?.execute(params![

@@ -1,6 +1,11 @@
 //! The database layer: connection pool, pragmas, migrations, and all of riverlite's SQL.
 //!
 //! No module outside `db` writes SQL; they call the typed functions here.
+//!
+//! Cached statements bind a row limit as `LIMIT (SELECT ?N)`, never a bare
+//! `LIMIT ?N`: SQLite's planner reads a bare limit parameter, and such a
+//! statement expires on every bind, so it would be compiled again at every
+//! run. For a claim of 8 jobs that compile cost 3.5 times the claim itself.
 
 #[cfg(feature = "ui")]
 pub(crate) mod dashboard;

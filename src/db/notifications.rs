@@ -105,7 +105,7 @@ pub(crate) fn insert_announced(
 pub(crate) fn delete_before(conn: &Connection, horizon: DateTime<Utc>) -> Result<usize> {
     let sql = format!(
         "DELETE FROM river_notification WHERE id IN (SELECT id FROM river_notification \
-           WHERE {} ORDER BY created_at, id LIMIT ?2)",
+           WHERE {} ORDER BY created_at, id LIMIT (SELECT ?2))",
         stored_time_cmp("created_at", "<", "?1")
     );
     Ok(conn
@@ -129,7 +129,7 @@ pub(crate) fn after(
 ) -> Result<Vec<(i64, Option<Notification>)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, topic, payload FROM river_notification \
-         WHERE id > ?1 AND topic IN (SELECT value FROM json_each(?2)) ORDER BY id LIMIT ?3",
+         WHERE id > ?1 AND topic IN (SELECT value FROM json_each(?2)) ORDER BY id LIMIT (SELECT ?3)",
     )?;
     let rows = stmt.query_map(
         params![after, serde_json::to_string(&TOPICS)?, limit as i64],
