@@ -376,6 +376,51 @@ fn rows_with_malformed_json_are_discarded_naming_the_column_and_the_queue_keeps_
     );
 }
 
+#[test]
+fn a_malformed_row_claimed_along_with_an_outcome_is_discarded_and_the_queue_keeps_working() {
+    let (_dir, path) = temp_db();
+    let inserter = Client::builder(&path).build().unwrap();
+    let in_line = |priority| InsertOpts {
+        priority: Some(priority),
+        ..Default::default()
+    };
+    // With one worker, the first job's outcome is written in the same
+    // transaction that claims the bad row, and the bad row's discard in
+    // the one that claims the last job.
+    let first = inserter
+        .insert(Noop { n: 1 }, Some(in_line(1)))
+        .unwrap()
+        .job
+        .id;
+    let bad = inserter
+        .insert(Noop { n: 2 }, Some(in_line(2)))
+        .unwrap()
+        .job
+        .id;
+    let last = inserter
+        .insert(Noop { n: 3 }, Some(in_line(3)))
+        .unwrap()
+        .job
+        .id;
+    riverlite::rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE river_job SET args = '{oops' WHERE id = ?1", [bad])
+        .unwrap();
+    let client = Client::builder(&path)
+        .queue("default", QueueConfig::new(1))
+        .worker(work_fn::<Noop, _>(|_| Ok(())))
+        .poll_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    client.start().unwrap();
+    wait_for_state(&client, first, JobState::Completed);
+    let discarded = wait_for_state(&client, bad, JobState::Discarded);
+    assert!(discarded.errors[0]
+        .error
+        .contains("column args is not valid JSON"));
+    wait_for_state(&client, last, JobState::Completed);
+}
+
 /// Args with no fields: serializes to JSON `null`.
 #[derive(Serialize, Deserialize)]
 struct Cleanup;
