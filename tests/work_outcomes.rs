@@ -380,28 +380,19 @@ fn rows_with_malformed_json_are_discarded_naming_the_column_and_the_queue_keeps_
 fn a_malformed_row_claimed_along_with_an_outcome_is_discarded_and_the_queue_keeps_working() {
     let (_dir, path) = temp_db();
     let inserter = Client::builder(&path).build().unwrap();
-    let in_line = |priority| InsertOpts {
-        priority: Some(priority),
-        ..Default::default()
+    let insert_in_line = |n, priority| {
+        let opts = InsertOpts {
+            priority: Some(priority),
+            ..Default::default()
+        };
+        inserter.insert(Noop { n }, Some(opts)).unwrap().job.id
     };
     // With one worker, the first job's outcome is written in the same
     // transaction that claims the bad row, and the bad row's discard in
     // the one that claims the last job.
-    let first = inserter
-        .insert(Noop { n: 1 }, Some(in_line(1)))
-        .unwrap()
-        .job
-        .id;
-    let bad = inserter
-        .insert(Noop { n: 2 }, Some(in_line(2)))
-        .unwrap()
-        .job
-        .id;
-    let last = inserter
-        .insert(Noop { n: 3 }, Some(in_line(3)))
-        .unwrap()
-        .job
-        .id;
+    let first = insert_in_line(1, 1);
+    let bad = insert_in_line(2, 2);
+    let last = insert_in_line(3, 3);
     riverlite::rusqlite::Connection::open(&path)
         .unwrap()
         .execute("UPDATE river_job SET args = '{oops' WHERE id = ?1", [bad])

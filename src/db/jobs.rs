@@ -564,22 +564,8 @@ pub(crate) fn claim(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<Vec<Claimed>> {
-    let sql = format!(
-        "UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = ?3, \
-           attempted_by = CASE WHEN json_valid(attempted_by, 10) IS 0 THEN attempted_by \
-             ELSE jsonb_insert( \
-               CASE WHEN json_array_length(attempted_by) >= 100 THEN jsonb_remove(attempted_by, '$[0]') \
-                    ELSE coalesce(attempted_by, jsonb('[]')) END, '$[#]', ?4) END \
-         WHERE id IN ( \
-           SELECT id FROM river_job \
-           WHERE state = 'available' AND queue = ?1 AND {due} \
-             AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ?1 AND paused_at IS NOT NULL) \
-           ORDER BY priority, scheduled_at, id LIMIT (SELECT ?2)) \
-         RETURNING {JOB_COLUMNS}, {UNREADABLE_COLUMN}",
-        due = stored_time_cmp("scheduled_at", "<=", "?3")
-    );
     let mut jobs = conn
-        .prepare_cached(&sql)?
+        .prepare_cached(claim_sql())?
         .query_map(
             params![queue, limit as i64, time::format(now), client_id],
             claimed_from_row,
@@ -587,6 +573,27 @@ pub(crate) fn claim(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     jobs.sort_unstable_by_key(|c| (c.row.priority, c.row.scheduled_at, c.row.id));
     Ok(jobs)
+}
+
+/// The claim's SQL, built once: it runs at every cycle of work.
+fn claim_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = ?3, \
+               attempted_by = CASE WHEN json_valid(attempted_by, 10) IS 0 THEN attempted_by \
+                 ELSE jsonb_insert( \
+                   CASE WHEN json_array_length(attempted_by) >= 100 THEN jsonb_remove(attempted_by, '$[0]') \
+                        ELSE coalesce(attempted_by, jsonb('[]')) END, '$[#]', ?4) END \
+             WHERE id IN ( \
+               SELECT id FROM river_job \
+               WHERE state = 'available' AND queue = ?1 AND {due} \
+                 AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ?1 AND paused_at IS NOT NULL) \
+               ORDER BY priority, scheduled_at, id LIMIT (SELECT ?2)) \
+             RETURNING {JOB_COLUMNS}, {UNREADABLE_COLUMN}",
+            due = stored_time_cmp("scheduled_at", "<=", "?3")
+        )
+    })
 }
 
 /// What [`complete`] wrote for one update.
@@ -757,6 +764,30 @@ mod tests {
     use super::*;
     use crate::model::outcome::{self, Outcome, OutcomeRules};
     use crate::model::{failed, DefaultRetryPolicy, WorkOutcome};
+
+    #[test]
+    fn claims_of_any_size_reuse_one_compiled_statement() {
+        let conn = crate::db::test_connection();
+        for n in 0..3 {
+            conn.execute(
+                "INSERT INTO river_job (args, kind, queue, state) \
+                 VALUES (jsonb(?1), 'k', 'default', 'available')",
+                [format!("{{\"n\":{n}}}")],
+            )
+            .unwrap();
+        }
+        let now = Utc::now() + chrono::Duration::seconds(1);
+        for limit in [1, 2, 5] {
+            claim(&conn, "default", "me", limit, now).unwrap();
+        }
+        let stmt = conn.prepare_cached(claim_sql()).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "a bound limit must not make SQLite compile the claim again"
+        );
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::Run), 3);
+    }
 
     /// A database with one job running its second attempt.
     fn running_job(metadata: &str) -> (Connection, i64) {
