@@ -7,6 +7,7 @@
 //! statement expires on every bind, so it would be compiled again at every
 //! run. For a claim of 8 jobs that compile cost 3.5 times the claim itself.
 
+mod checkpointer;
 #[cfg(feature = "ui")]
 pub(crate) mod dashboard;
 pub(crate) mod jobs;
@@ -75,6 +76,8 @@ pub(crate) struct Db {
     file: Option<PathBuf>,
     /// Which queues' inserts this process announced lately.
     pub(crate) insert_notices: notifications::InsertNotices,
+    /// Copies the WAL into the file off the write path (file databases only).
+    checkpointer: Option<checkpointer::Checkpointer>,
 }
 
 fn is_memory(path: &Path) -> bool {
@@ -144,9 +147,10 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
     } else {
         "NORMAL"
     };
-    // journal_size_limit lets checkpoints shrink a WAL that a burst grew;
-    // a larger wal_autocheckpoint makes the checkpoint's fsync rarer on the
-    // insert path (the cleaner checkpoints after large deletes).
+    // journal_size_limit lets checkpoints shrink a WAL that a burst grew.
+    // The background checkpointer copies the WAL as writes land; the
+    // automatic checkpoint, at a large threshold, only finishes its copy and
+    // so starts the WAL over (the cleaner checkpoints after large deletes).
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864; PRAGMA wal_autocheckpoint = 10000;"
     ))?;
@@ -219,13 +223,7 @@ impl Db {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             })?;
-        let db = Db {
-            pool,
-            busy_timeout: opts.busy_timeout,
-            write_token: write_token(),
-            file,
-            insert_notices: Default::default(),
-        };
+        let db = Db::new(pool, opts.busy_timeout, file);
         if memory {
             migrate::prepare(&mut *db.conn()?, opts.migrate)?;
         }
@@ -245,13 +243,25 @@ impl Db {
             )
             .ok();
         drop(conn);
-        Ok(Db {
+        let file = file.filter(|f| !f.is_empty()).map(PathBuf::from);
+        Ok(Db::new(pool, opts.busy_timeout, file))
+    }
+
+    fn new(pool: SqlitePool, busy_timeout: Duration, file: Option<PathBuf>) -> Db {
+        let write_token = write_token();
+        let checkpointer = file.as_ref().and_then(|file| {
+            checkpointer::Checkpointer::start(file.clone(), busy_timeout)
+                .map_err(|err| log::warn!("no background checkpointer: {err}"))
+                .ok()
+        });
+        Db {
             pool,
-            busy_timeout: opts.busy_timeout,
-            write_token: write_token(),
-            file: file.filter(|f| !f.is_empty()).map(PathBuf::from),
+            busy_timeout,
+            write_token,
+            file,
             insert_notices: Default::default(),
-        })
+            checkpointer,
+        }
     }
 
     /// The database file, or `None` for an in-memory database.
@@ -304,6 +314,9 @@ impl Db {
         conn.busy_timeout(left.max(Duration::from_millis(1)))?;
         let out = Self::in_transaction(&mut conn, f);
         conn.busy_timeout(self.busy_timeout)?;
+        if let (Ok(_), Some(checkpointer)) = (&out, &self.checkpointer) {
+            checkpointer.nudge();
+        }
         out
     }
 
