@@ -63,7 +63,7 @@ impl Checkpointer {
     /// Tells the thread that a write committed. Never blocks.
     pub(crate) fn nudge(&self) {
         let commits = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if commits % COMMITS_PER_CHECKPOINT != 0 {
+        if !commits.is_multiple_of(COMMITS_PER_CHECKPOINT) {
             return;
         }
         if let Some(nudge) = &self.nudge {
