@@ -3,8 +3,8 @@
 //! SQLite's automatic checkpoint runs inside the commit that crosses its
 //! threshold, on the thread that committed: for riverlite that is mostly the
 //! completer, whose every stall holds up every worker, or an inserting
-//! caller. This thread does the copying instead, on its own connection, a
-//! little after writes land. Its checkpoints are PASSIVE: they never wait for
+//! caller. This thread does the copying instead, on its own connection, once
+//! every [`COMMITS_PER_CHECKPOINT`] commits of its client. Its checkpoints are PASSIVE: they never wait for
 //! or block a writer, so the copy overlaps the next transactions.
 //!
 //! `wal_autocheckpoint` stays set on every connection, and it is what starts
@@ -24,9 +24,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::Connection;
 
-/// How long the thread lets writes gather before it checkpoints them. Each
-/// checkpoint syncs the WAL and the database file (a few milliseconds on a
-/// virtual disk), so this caps the syncs at about forty a second under load.
+/// How long the thread lets writes gather once nudged. Each checkpoint syncs
+/// the WAL and the database file (a few milliseconds on a virtual disk), so
+/// this also caps the syncs at twenty a second under the heaviest load.
 /// Measured on the 8-worker burn-down, 5 ms was slower than 50 ms: the syncs
 /// then compete with the WAL writes of the commits themselves.
 const GATHER: Duration = Duration::from_millis(50);
