@@ -16,7 +16,6 @@
 //! thread fall behind or another process write a lot, so the file stays
 //! bounded.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -47,12 +46,12 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread for the database `file`.
-    pub(crate) fn start(file: PathBuf, busy_timeout: Duration) -> std::io::Result<Checkpointer> {
+    /// Starts the thread, which checkpoints through `conn`, its own connection.
+    pub(crate) fn start(conn: Connection) -> std::io::Result<Checkpointer> {
         let (nudge, nudged) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("riverlite-checkpointer".into())
-            .spawn(move || run(&file, busy_timeout, &nudged))?;
+            .spawn(move || run(&conn, &nudged))?;
         Ok(Checkpointer {
             nudge: Some(nudge),
             commits: AtomicU64::new(0),
@@ -83,16 +82,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(file: &PathBuf, busy_timeout: Duration, nudged: &Receiver<()>) {
-    let conn = match open(file, busy_timeout) {
-        Ok(conn) => conn,
-        Err(err) => {
-            log::warn!(
-                "the WAL checkpointer could not open {file:?} ({err}); SQLite's automatic checkpoint remains"
-            );
-            return;
-        }
-    };
+fn run(conn: &Connection, nudged: &Receiver<()>) {
     while nudged.recv().is_ok() {
         // Let the writes of the next moments join this checkpoint.
         if let Err(RecvTimeoutError::Disconnected) = nudged.recv_timeout(GATHER) {
@@ -102,12 +92,6 @@ fn run(file: &PathBuf, busy_timeout: Duration, nudged: &Receiver<()>) {
             log::debug!("background checkpoint: {err}");
         }
     }
-}
-
-fn open(file: &PathBuf, busy_timeout: Duration) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(file)?;
-    conn.busy_timeout(busy_timeout)?;
-    Ok(conn)
 }
 
 #[cfg(test)]

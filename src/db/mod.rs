@@ -148,7 +148,7 @@ fn set_up_connection(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()
         "NORMAL"
     };
     // journal_size_limit lets checkpoints shrink a WAL that a burst grew.
-    // The background checkpointer copies the WAL as writes land; the
+    // The background checkpointer copies the WAL every few hundred commits; the
     // automatic checkpoint, at a large threshold, only finishes its copy and
     // so starts the WAL over (the cleaner checkpoints after large deletes).
     conn.execute_batch(&format!(
@@ -248,16 +248,19 @@ impl Db {
     }
 
     fn new(pool: SqlitePool, busy_timeout: Duration, file: Option<PathBuf>) -> Db {
-        let write_token = write_token();
-        let checkpointer = file.as_ref().and_then(|file| {
-            checkpointer::Checkpointer::start(file.clone(), busy_timeout)
-                .map_err(|err| log::warn!("no background checkpointer: {err}"))
+        let checkpointer = file.as_deref().and_then(|file| {
+            start_checkpointer(file, busy_timeout)
+                .map_err(|err| {
+                    log::warn!(
+                        "no background checkpointer, SQLite's automatic checkpoint remains: {err}"
+                    )
+                })
                 .ok()
         });
         Db {
             pool,
             busy_timeout,
-            write_token,
+            write_token: write_token(),
             file,
             insert_notices: Default::default(),
             checkpointer,
@@ -273,9 +276,7 @@ impl Db {
     /// one for its whole life (the data_version watcher).
     pub(crate) fn dedicated_connection(&self) -> Result<Connection> {
         let file = self.file.as_deref().ok_or(Error::NotFound)?;
-        let conn = Connection::open(file)?;
-        conn.busy_timeout(self.busy_timeout)?;
-        Ok(conn)
+        Ok(open_dedicated(file, self.busy_timeout)?)
     }
 
     /// A pooled connection for reads (or a caller-managed transaction).
@@ -329,6 +330,19 @@ impl Db {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// The background checkpointer of `file`, on a connection of its own.
+fn start_checkpointer(file: &Path, busy_timeout: Duration) -> Result<checkpointer::Checkpointer> {
+    let conn = open_dedicated(file, busy_timeout)?;
+    Ok(checkpointer::Checkpointer::start(conn)?)
+}
+
+/// A connection to `file` outside the pool, for a thread that keeps it.
+fn open_dedicated(file: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(file)?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
 }
 
 /// A channel holding the one token of the in-process write lock.
